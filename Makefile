@@ -1,0 +1,61 @@
+# Two commands on a fresh machine: `make demo` (runs the whole graph) and `make test`.
+# Everything else is set up here: the virtual environment, a current pip, the pinned dependencies.
+
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export WALDINGER_DATA_DIR ?= $(CURDIR)/.waldinger
+export DAGSTER_HOME ?= $(WALDINGER_DATA_DIR)/dagster_home
+
+.PHONY: install demo dev test lint validate warehouse-stop clean
+
+install: $(STAMP)
+
+# pip 23.2 cannot resolve dagster + azure-ai-ml, hence the upgrade; requirements.lock pins every package
+# (torch==2.13.0 is the CPU build that lies on disk on these machines).
+$(STAMP): pyproject.toml requirements.lock
+	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found; install Python 3.11 or run make PYTHON=python3.x"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[dev]'
+	touch $(STAMP)
+
+$(DAGSTER_HOME):
+	mkdir -p $(DAGSTER_HOME)
+	touch $(DAGSTER_HOME)/dagster.yaml
+
+demo: $(STAMP) $(DAGSTER_HOME)
+	$(BIN)/waldinger warehouse start
+	$(BIN)/waldinger warehouse seed
+	$(BIN)/dagster asset materialize --select '*' -m waldinger_assets.definitions
+	@echo
+	@echo "Done. Where to look:"
+	@echo "  make dev                        the Dagster UI (asset graph, runs, metadata) on http://127.0.0.1:3000"
+	@echo "  $(BIN)/waldinger warehouse status --json   how any Snowflake client reaches the embedded warehouse"
+	@echo "  $(WALDINGER_DATA_DIR)   data: warehouse files, Dagster runs"
+
+dev: $(STAMP) $(DAGSTER_HOME)
+	$(BIN)/waldinger warehouse start
+	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+
+validate: $(STAMP)
+	$(BIN)/dagster definitions validate -w workspace.yaml
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+# pytest exits 5 when it collected no test: that is a broken suite, not a pass.
+test: $(STAMP)
+	$(BIN)/ruff check .
+	@$(BIN)/python -m pytest; status=$$?; \
+	if [ $$status -eq 5 ]; then echo "pytest collected no tests: the suite is broken"; exit 1; fi; \
+	exit $$status
+
+warehouse-stop: $(STAMP)
+	$(BIN)/waldinger warehouse stop
+
+clean:
+	-test -x $(BIN)/waldinger && $(BIN)/waldinger warehouse stop
+	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

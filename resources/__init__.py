@@ -1,0 +1,15 @@
+"""Resources, chosen per environment in one place (`build_resources`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def build_resources() -> dict[str, Any]:
+    """Every resource the definitions use, picked by WALDINGER_ENV (see resources.environment).
+
+    In prod a missing setting raises SettingsError here, at definitions load, naming the variable to set.
+    """
+    from resources.warehouse import warehouse_resource
+
+    return {"snowflake": warehouse_resource()}

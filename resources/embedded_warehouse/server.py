@@ -1,0 +1,84 @@
+"""The embedded Snowflake: fakesnow's HTTP server (the real connector protocol) over DuckDB files on disk.
+
+fakesnow's own server keeps everything in memory. This entry point gives its shared instance a database
+directory, re-attaches every database file found there at start, and keeps fakesnow's global catalog
+(table comments, users, stages) in a file too, so state survives stop/start and machine restarts. One
+process owns the files; every Dagster run and step process talks to it over HTTP, which is what lets many
+processes read and write at once (DuckDB allows one writing process per file).
+
+Run by `resources.embedded_warehouse.control.start`, not by hand:
+    python -m resources.embedded_warehouse.server --data-dir DIR --host 127.0.0.1 --port PORT
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+HEALTH_PATH = "/waldinger/health"
+GLOBAL_CATALOG_FILE = "_fs_global.duckdb"
+
+
+def open_persistent_instance(database_dir: Path):
+    """A fakesnow instance whose databases and global catalog live in `database_dir`."""
+    from fakesnow import info_schema
+    from fakesnow.instance import GLOBAL_DATABASE_NAME, FakeSnow
+    from fakesnow.transforms import show
+
+    database_dir.mkdir(parents=True, exist_ok=True)
+    instance = FakeSnow(db_path=database_dir)
+    duck = instance.duck_conn
+    global_file = str(database_dir / GLOBAL_CATALOG_FILE).replace("'", "''")
+    duck.execute(f"DETACH {GLOBAL_DATABASE_NAME}")
+    duck.execute(f"ATTACH '{global_file}' AS {GLOBAL_DATABASE_NAME}")
+    duck.execute(info_schema.fs_global_creation_sql())
+    duck.execute(show.fs_global_creation_sql())
+    for database_file in sorted(database_dir.glob("*.db")):
+        # connect() attaches the file and (re)creates fakesnow's per-database information schema views.
+        instance.connect(database=database_file.stem).close()
+    return instance
+
+
+def attached_databases(instance) -> list[str]:
+    rows = instance.duck_conn.execute(
+        "SELECT database_name FROM duckdb_databases() WHERE NOT internal AND path IS NOT NULL"
+    ).fetchall()
+    return [name for (name,) in rows]
+
+
+def serve(data_dir: Path, host: str, port: int) -> None:
+    import fakesnow.server as fakesnow_server
+    import uvicorn
+    from starlette.responses import JSONResponse
+
+    instance = open_persistent_instance(data_dir / "databases")
+    fakesnow_server.shared_fs = instance
+
+    async def health(_request):
+        return JSONResponse({"ok": True, "pid": os.getpid(), "data_dir": str(data_dir)})
+
+    fakesnow_server.app.add_route(HEALTH_PATH, health, methods=["GET"])
+    server = uvicorn.Server(
+        uvicorn.Config(fakesnow_server.app, host=host, port=port, log_level="warning", access_log=False)
+    )
+    try:
+        server.run()  # returns after SIGTERM/SIGINT, once in-flight requests are done
+    finally:
+        # Fold the write-ahead logs into the database files so the next start opens them quickly.
+        for name in attached_databases(instance):
+            instance.duck_conn.execute(f'CHECKPOINT "{name}"')
+        instance.duck_conn.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Embedded Snowflake server (fakesnow over DuckDB files).")
+    parser.add_argument("--data-dir", required=True, type=Path)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", required=True, type=int)
+    args = parser.parse_args()
+    serve(args.data_dir, args.host, args.port)
+
+
+if __name__ == "__main__":
+    main()

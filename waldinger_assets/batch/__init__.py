@@ -1,0 +1,1 @@
+"""Daily batch inputs and outputs of the LLM pipeline."""

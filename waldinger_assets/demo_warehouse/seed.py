@@ -1,0 +1,152 @@
+"""Creates the demo warehouse through the Snowflake connector, idempotently.
+
+Running it again creates only what is missing: objects that already exist are left alone (so a change a user
+made to a table, e.g. to try the drift gate, is not undone), and prompts are added only for dates that have none.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from waldinger_assets.demo_warehouse.catalog import (
+    BATCH_INPUT_TABLE,
+    DATABASE_LAYOUT,
+    DemoCatalog,
+    TableSpec,
+    ViewSpec,
+    build_catalog,
+)
+from waldinger_assets.demo_warehouse.prompts import prompt_dates, prompts_for_date
+from waldinger_assets.snowflake_sql import qualified_name, quote_identifier, string_literal
+
+# Connections that create objects side by side; the embedded server spends most of a DDL statement in
+# fakesnow's SQL translation, so a few connections keep both cores busy.
+SEED_CONNECTIONS = 3
+PROMPT_INSERT_BATCH = 500
+
+BATCH_INPUT_COLUMNS = (
+    ("PROMPT_ID", "VARCHAR(64) NOT NULL"),
+    ("PROMPT_DATE", "DATE NOT NULL"),
+    ("PROMPT", "VARCHAR(16777216)"),
+    ("USER_ID", "NUMBER(38,0)"),
+    ("CREATED_AT", "TIMESTAMP_NTZ(9)"),
+)
+
+
+@dataclass(frozen=True)
+class SeedResult:
+    tables_created: int
+    views_created: int
+    objects_existing: int
+    prompt_rows_inserted: int
+    prompt_dates_filled: tuple[dt.date, ...]
+
+
+def create_table_sql(table: TableSpec) -> str:
+    columns = []
+    for column in table.columns:
+        parts = [quote_identifier(column.name), column.data_type]
+        if not column.nullable:
+            parts.append("NOT NULL")
+        if column.default is not None:
+            parts.append(f"DEFAULT {column.default}")
+        columns.append(" ".join(parts))
+    kind = "TRANSIENT TABLE" if table.transient else "TABLE"
+    comment = f" COMMENT = {string_literal(table.comment)}" if table.comment else ""
+    name = qualified_name(table.database, table.schema, table.name)
+    return f"CREATE {kind} IF NOT EXISTS {name} ({', '.join(columns)}){comment}"
+
+
+def create_view_sql(view: ViewSpec) -> str:
+    select_list = ", ".join(quote_identifier(column) for column in view.columns)
+    source = qualified_name(view.source.database, view.source.schema, view.source.name)
+    where = f" WHERE {quote_identifier(view.filter_column)} > 0" if view.filter_column else ""
+    comment = f" COMMENT = {string_literal(view.comment)}" if view.comment else ""
+    name = qualified_name(view.database, view.schema, view.name)
+    return f"CREATE VIEW IF NOT EXISTS {name}{comment} AS SELECT {select_list} FROM {source}{where}"
+
+
+def batch_input_table_sql() -> str:
+    columns = ", ".join(f"{quote_identifier(name)} {definition}" for name, definition in BATCH_INPUT_COLUMNS)
+    return f"CREATE TABLE IF NOT EXISTS {qualified_name(*BATCH_INPUT_TABLE)} ({columns})"
+
+
+def _existing_objects(cursor, databases: Iterable[str]) -> set[tuple[str, str, str]]:
+    existing: set[tuple[str, str, str]] = set()
+    for database in databases:
+        for metadata_view in ("TABLES", "VIEWS"):
+            cursor.execute(
+                f"SELECT TABLE_SCHEMA, TABLE_NAME FROM {quote_identifier(database)}.INFORMATION_SCHEMA.{metadata_view}"  # noqa: S608
+            )
+            existing.update((database, schema, name) for schema, name in cursor.fetchall())
+    return existing
+
+
+def _run_statements(connect: Callable, statements: list[str]) -> None:
+    if not statements:
+        return
+    workers = min(SEED_CONNECTIONS, len(statements))
+    chunks = [statements[index::workers] for index in range(workers)]
+
+    def run_chunk(chunk: list[str]) -> None:
+        with connect() as connection:
+            cursor = connection.cursor()
+            for statement in chunk:
+                cursor.execute(statement)
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for future in [pool.submit(run_chunk, chunk) for chunk in chunks]:
+            future.result()
+
+
+def _insert_prompts(cursor, today: dt.date) -> tuple[int, tuple[dt.date, ...]]:
+    table = qualified_name(*BATCH_INPUT_TABLE)
+    cursor.execute(f"SELECT DISTINCT PROMPT_DATE FROM {table}")  # noqa: S608
+    present = {row[0] for row in cursor.fetchall()}
+    missing = [day for day in prompt_dates(today) if day not in present]
+    inserted = 0
+    column_list = ", ".join(quote_identifier(name) for name, _ in BATCH_INPUT_COLUMNS)
+    insert = f"INSERT INTO {table} ({column_list}) VALUES (%s, %s, %s, %s, %s)"  # noqa: S608
+    for day in missing:
+        rows = [(r.prompt_id, r.prompt_date, r.prompt, r.user_id, r.created_at) for r in prompts_for_date(day)]
+        for start in range(0, len(rows), PROMPT_INSERT_BATCH):
+            cursor.executemany(insert, rows[start : start + PROMPT_INSERT_BATCH])
+        inserted += len(rows)
+    return inserted, tuple(missing)
+
+
+def seed(connect: Callable, today: dt.date | None = None, catalog: DemoCatalog | None = None) -> SeedResult:
+    """Creates what is missing of the demo warehouse. `connect()` returns a context manager yielding a
+    Snowflake connection (e.g. `SnowflakeResource.get_connection`)."""
+    catalog = catalog or build_catalog()
+    today = today or dt.date.today()
+    with connect() as connection:
+        cursor = connection.cursor()
+        for database, schemas in DATABASE_LAYOUT.items():
+            cursor.execute(f"CREATE DATABASE IF NOT EXISTS {quote_identifier(database)}")
+            for schema in schemas:
+                cursor.execute(f"CREATE SCHEMA IF NOT EXISTS {qualified_name(database, schema)}")
+        existing = _existing_objects(cursor, DATABASE_LAYOUT)
+
+    def missing(objects):
+        return [obj for obj in objects if (obj.database, obj.schema, obj.name) not in existing]
+
+    new_tables = missing(catalog.tables)
+    new_views = missing(catalog.views)
+    # Views select from tables, so every table exists before the first view is created.
+    _run_statements(connect, [create_table_sql(table) for table in new_tables])
+    _run_statements(connect, [create_view_sql(view) for view in new_views])
+    with connect() as connection:
+        cursor = connection.cursor()
+        cursor.execute(batch_input_table_sql())
+        inserted, dates = _insert_prompts(cursor, today)
+    return SeedResult(
+        tables_created=len(new_tables),
+        views_created=len(new_views),
+        objects_existing=catalog.object_count - len(new_tables) - len(new_views),
+        prompt_rows_inserted=inserted,
+        prompt_dates_filled=dates,
+    )
