@@ -12,4 +12,4 @@ def build_resources() -> dict[str, Any]:
     """
     from resources.warehouse import warehouse_resource
 
-    return {"snowflake": warehouse_resource()}
+    return {"warehouse": warehouse_resource()}

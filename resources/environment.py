@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 
 ENVIRONMENT_VARIABLE = "WALDINGER_ENV"
@@ -18,7 +18,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 LOCAL_DATABASES = ("RAW", "ANALYTICS", "WALDINGER")
 
 
-class Environment(str, Enum):
+class Environment(StrEnum):
     LOCAL = "local"
     PROD = "prod"
 

@@ -49,7 +49,7 @@ def _warehouse(args: argparse.Namespace) -> int:
 
 def _seed(args: argparse.Namespace) -> int:
     from resources import environment
-    from resources.warehouse import embedded_snowflake
+    from resources.warehouse import embedded_warehouse
     from waldinger_assets.demo_warehouse.seed import seed
 
     if environment.current_environment() is not environment.Environment.LOCAL:
@@ -57,9 +57,9 @@ def _seed(args: argparse.Namespace) -> int:
             "`waldinger warehouse seed` creates demo objects and only runs against the embedded warehouse; "
             "unset WALDINGER_ENV (or set it to local)."
         )
-    snowflake = embedded_snowflake(environment.data_dir())
+    warehouse = embedded_warehouse(environment.data_dir())
     started = time.monotonic()
-    result = seed(snowflake.get_connection)
+    result = seed(warehouse.get_connection)
     summary = {
         "tables_created": result.tables_created,
         "views_created": result.views_created,

@@ -48,16 +48,79 @@ DEFAULTS_BY_TYPE = {
 }
 
 _NOUNS = (
-    "customer order invoice payment shipment product account session event campaign lead contact "
-    "subscription refund ticket store region supplier warehouse device user visit click plan price "
-    "discount review return cart vendor employee"
-).split()
+    "customer",
+    "order",
+    "invoice",
+    "payment",
+    "shipment",
+    "product",
+    "account",
+    "session",
+    "event",
+    "campaign",
+    "lead",
+    "contact",
+    "subscription",
+    "refund",
+    "ticket",
+    "store",
+    "region",
+    "supplier",
+    "warehouse",
+    "device",
+    "user",
+    "visit",
+    "click",
+    "plan",
+    "price",
+    "discount",
+    "review",
+    "return",
+    "cart",
+    "vendor",
+    "employee",
+)
 _SUFFIXES = ("", "_history", "_daily", "_snapshot", "_log", "_stage", "_dim", "_fact", "_agg", "_map")
 _COLUMN_WORDS = (
-    "id name status amount total quantity created_at updated_at email phone country city code type "
-    "category score rank flag source channel currency price cost margin balance segment notes payload "
-    "start_date end_date version region owner priority weight rate count tier"
-).split()
+    "id",
+    "name",
+    "status",
+    "amount",
+    "total",
+    "quantity",
+    "created_at",
+    "updated_at",
+    "email",
+    "phone",
+    "country",
+    "city",
+    "code",
+    "type",
+    "category",
+    "score",
+    "rank",
+    "flag",
+    "source",
+    "channel",
+    "currency",
+    "price",
+    "cost",
+    "margin",
+    "balance",
+    "segment",
+    "notes",
+    "payload",
+    "start_date",
+    "end_date",
+    "version",
+    "region",
+    "owner",
+    "priority",
+    "weight",
+    "rate",
+    "count",
+    "tier",
+)
 
 
 @dataclass(frozen=True)

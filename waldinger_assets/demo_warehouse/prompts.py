@@ -16,14 +16,24 @@ MAX_ROWS_PER_DAY = 320
 VERY_LONG_PROMPT_CHARS = 24_000
 
 _TOPICS = (
-    "our Snowflake cost report", "the churn dashboard", "a customer complaint about late delivery",
-    "the quarterly revenue numbers", "a failed dbt model", "the onboarding email", "a SQL query that times out",
-    "the support ticket backlog", "a product description for hiking boots", "the incident postmortem",
+    "our Snowflake cost report",
+    "the churn dashboard",
+    "a customer complaint about late delivery",
+    "the quarterly revenue numbers",
+    "a failed dbt model",
+    "the onboarding email",
+    "a SQL query that times out",
+    "the support ticket backlog",
+    "a product description for hiking boots",
+    "the incident postmortem",
 )
 _TASKS = (
-    "Summarize {topic} in three bullet points.", "Write a polite reply about {topic}.",
-    "Explain {topic} to a new analyst.", "List the risks you see in {topic}.",
-    "Translate a short note about {topic} into French.", "Classify the sentiment of: 'I love {topic}!'",
+    "Summarize {topic} in three bullet points.",
+    "Write a polite reply about {topic}.",
+    "Explain {topic} to a new analyst.",
+    "List the risks you see in {topic}.",
+    "Translate a short note about {topic} into French.",
+    "Classify the sentiment of: 'I love {topic}!'",
 )
 
 
@@ -61,10 +71,8 @@ def prompts_for_date(day: dt.date) -> list[PromptRow]:
     count = rng.randint(MIN_ROWS_PER_DAY, MAX_ROWS_PER_DAY)
     rows = []
     for index in range(count):
-        if index % 50 < 6:
-            text = _special_prompt(index % 50)
-        else:
-            text = rng.choice(_TASKS).format(topic=rng.choice(_TOPICS))
+        special = index % 50 < 6
+        text = _special_prompt(index % 50) if special else rng.choice(_TASKS).format(topic=rng.choice(_TOPICS))
         created_at = dt.datetime.combine(day, dt.time()) + dt.timedelta(seconds=rng.randrange(86_400))
         rows.append(
             PromptRow(

@@ -79,7 +79,7 @@ def _existing_objects(cursor, databases: Iterable[str]) -> set[tuple[str, str, s
     for database in databases:
         for metadata_view in ("TABLES", "VIEWS"):
             cursor.execute(
-                f"SELECT TABLE_SCHEMA, TABLE_NAME FROM {quote_identifier(database)}.INFORMATION_SCHEMA.{metadata_view}"  # noqa: S608
+                f"SELECT TABLE_SCHEMA, TABLE_NAME FROM {quote_identifier(database)}.INFORMATION_SCHEMA.{metadata_view}"
             )
             existing.update((database, schema, name) for schema, name in cursor.fetchall())
     return existing
@@ -104,12 +104,12 @@ def _run_statements(connect: Callable, statements: list[str]) -> None:
 
 def _insert_prompts(cursor, today: dt.date) -> tuple[int, tuple[dt.date, ...]]:
     table = qualified_name(*BATCH_INPUT_TABLE)
-    cursor.execute(f"SELECT DISTINCT PROMPT_DATE FROM {table}")  # noqa: S608
+    cursor.execute(f"SELECT DISTINCT PROMPT_DATE FROM {table}")
     present = {row[0] for row in cursor.fetchall()}
     missing = [day for day in prompt_dates(today) if day not in present]
     inserted = 0
     column_list = ", ".join(quote_identifier(name) for name, _ in BATCH_INPUT_COLUMNS)
-    insert = f"INSERT INTO {table} ({column_list}) VALUES (%s, %s, %s, %s, %s)"  # noqa: S608
+    insert = f"INSERT INTO {table} ({column_list}) VALUES (%s, %s, %s, %s, %s)"
     for day in missing:
         rows = [(r.prompt_id, r.prompt_date, r.prompt, r.user_id, r.created_at) for r in prompts_for_date(day)]
         for start in range(0, len(rows), PROMPT_INSERT_BATCH):

@@ -2,9 +2,9 @@
 context type hint at definition time.)"""
 
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
-from dagster_snowflake import SnowflakeResource
 
 from resources import environment
+from resources.warehouse import WarehouseResource
 from waldinger_assets.schema_drift.inventory import inventory_from_counts, inventory_queries
 
 
@@ -14,9 +14,9 @@ from waldinger_assets.schema_drift.inventory import inventory_from_counts, inven
     kinds={"snowflake", "python"},
     description="How many schemas, tables, views and columns each configured database holds.",
 )
-def warehouse_inventory(context: AssetExecutionContext, snowflake: SnowflakeResource) -> MaterializeResult:
+def warehouse_inventory(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
     inventories = []
-    with snowflake.get_connection() as connection:
+    with warehouse.get_connection() as connection:
         cursor = connection.cursor()
         for database in environment.configured_databases():
             counts = {}

@@ -29,10 +29,10 @@ def inventory_queries(database: str) -> dict[str, str]:
     info = f"{quote_identifier(database)}.INFORMATION_SCHEMA"
     not_info = "WHERE TABLE_SCHEMA <> 'INFORMATION_SCHEMA'"
     return {
-        "SCHEMATA": f"SELECT COUNT(*) FROM {info}.SCHEMATA WHERE SCHEMA_NAME <> 'INFORMATION_SCHEMA'",  # noqa: S608
-        "TABLES": f"SELECT COUNT(*) FROM {info}.TABLES {not_info} AND TABLE_TYPE <> 'VIEW'",  # noqa: S608
-        "VIEWS": f"SELECT COUNT(*) FROM {info}.VIEWS {not_info}",  # noqa: S608
-        "COLUMNS": f"SELECT COUNT(*) FROM {info}.COLUMNS {not_info}",  # noqa: S608
+        "SCHEMATA": f"SELECT COUNT(*) FROM {info}.SCHEMATA WHERE SCHEMA_NAME <> 'INFORMATION_SCHEMA'",
+        "TABLES": f"SELECT COUNT(*) FROM {info}.TABLES {not_info} AND TABLE_TYPE <> 'VIEW'",
+        "VIEWS": f"SELECT COUNT(*) FROM {info}.VIEWS {not_info}",
+        "COLUMNS": f"SELECT COUNT(*) FROM {info}.COLUMNS {not_info}",
     }
 
 

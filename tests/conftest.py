@@ -1,0 +1,58 @@
+"""Shared fixtures. Every test runs against its own data directory, never the developer's `.waldinger/`,
+and every warehouse a test starts is stopped when it ends."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+SESSION_ROOT = Path(tempfile.mkdtemp(prefix="waldinger-tests-"))
+
+# Settings from the developer's shell must not leak into the suite (prod credentials above all).
+for _name in list(os.environ):
+    if _name.startswith(("WALDINGER_", "SNOWFLAKE_", "AZURE_")):
+        del os.environ[_name]
+os.environ["WALDINGER_DATA_DIR"] = str(SESSION_ROOT / "default")
+os.environ["DAGSTER_HOME"] = str(SESSION_ROOT / "dagster_home")
+Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
+(Path(os.environ["DAGSTER_HOME"]) / "dagster.yaml").touch()
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Iterator[Path]:
+    """A fresh, empty data directory; any warehouse started in it is stopped afterwards."""
+    from resources.embedded_warehouse import control
+
+    directory = tmp_path / "data"
+    directory.mkdir()
+    yield directory
+    control.stop(directory)
+
+
+@pytest.fixture(scope="session")
+def seeded_data_dir() -> Iterator[Path]:
+    """A data directory whose embedded warehouse holds the full demo seed (seeded once per session)."""
+    from resources.embedded_warehouse import control
+    from resources.warehouse import embedded_warehouse
+    from waldinger_assets.demo_warehouse.seed import seed
+
+    directory = SESSION_ROOT / "seeded"
+    directory.mkdir()
+    control.start(directory)
+    seed(embedded_warehouse(directory).get_connection)
+    yield directory
+    control.stop(directory)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _remove_session_root() -> Iterator[None]:
+    yield
+    from resources.embedded_warehouse import control
+
+    control.stop(SESSION_ROOT / "default")
+    shutil.rmtree(SESSION_ROOT, ignore_errors=True)

@@ -1,0 +1,88 @@
+"""The one environment switch: local by default, prod fails at load naming what is missing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from dagster import EnvVar
+
+from resources import build_resources, environment
+from resources.warehouse import EmbeddedWarehouseResource, SnowflakeWarehouseResource
+from tests.helpers import waldinger_cli
+
+PROD_SNOWFLAKE = {
+    "WALDINGER_ENV": "prod",
+    "SNOWFLAKE_ACCOUNT": "acme-xy12345",
+    "SNOWFLAKE_USER": "WALDINGER_SVC",
+    "SNOWFLAKE_ROLE": "WALDINGER_PIPELINE",
+    "SNOWFLAKE_WAREHOUSE": "WALDINGER_WH",
+}
+
+
+def test_local_is_the_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("WALDINGER_ENV", raising=False)
+    assert environment.current_environment() is environment.Environment.LOCAL
+    assert isinstance(build_resources()["warehouse"], EmbeddedWarehouseResource)
+    assert environment.configured_databases() == environment.LOCAL_DATABASES
+
+
+def test_unknown_environment_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WALDINGER_ENV", "staging")
+    with pytest.raises(environment.SettingsError, match=r"'local'.*'prod'"):
+        build_resources()
+
+
+def test_prod_without_settings_names_every_missing_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WALDINGER_ENV", "prod")
+    with pytest.raises(environment.SettingsError) as error:
+        build_resources()
+    message = str(error.value)
+    for name in (
+        "SNOWFLAKE_ACCOUNT",
+        "SNOWFLAKE_USER",
+        "SNOWFLAKE_ROLE",
+        "SNOWFLAKE_WAREHOUSE",
+        "SNOWFLAKE_PRIVATE_KEY_PATH",
+    ):
+        assert name in message
+
+
+def test_prod_key_path_must_exist(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for name, value in PROD_SNOWFLAKE.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("SNOWFLAKE_PRIVATE_KEY_PATH", str(tmp_path / "missing.p8"))
+    with pytest.raises(environment.SettingsError, match="SNOWFLAKE_PRIVATE_KEY_PATH"):
+        build_resources()
+
+
+def test_prod_uses_key_pair_auth_from_env_vars(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    key = tmp_path / "rsa_key.p8"
+    key.write_text("-----BEGIN PRIVATE KEY-----\nnot-a-real-key\n-----END PRIVATE KEY-----\n")
+    for name, value in PROD_SNOWFLAKE.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("SNOWFLAKE_PRIVATE_KEY_PATH", str(key))
+    snowflake = build_resources()["warehouse"]
+    assert isinstance(snowflake, SnowflakeWarehouseResource)
+    # The definitions hold the variables' names, not their values: nothing secret in run config or the UI.
+    assert isinstance(snowflake.private_key_path, EnvVar) and snowflake.private_key_path == "SNOWFLAKE_PRIVATE_KEY_PATH"
+    resolved = snowflake.process_config_and_initialize()
+    assert resolved.account == "acme-xy12345"
+    # What the connection is made with: dagster-snowflake's resource, with the key file and no password.
+    connector = resolved.snowflake_resource()
+    assert connector.private_key_path == str(key) and connector.password is None
+
+
+def test_prod_needs_the_databases_to_snapshot(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WALDINGER_ENV", "prod")
+    monkeypatch.delenv("WALDINGER_DATABASES", raising=False)
+    with pytest.raises(environment.SettingsError, match="WALDINGER_DATABASES"):
+        environment.configured_databases()
+    monkeypatch.setenv("WALDINGER_DATABASES", "RAW, ANALYTICS")
+    assert environment.configured_databases() == ("RAW", "ANALYTICS")
+
+
+def test_seed_refuses_prod(monkeypatch: pytest.MonkeyPatch) -> None:
+    result = waldinger_cli("warehouse", "seed", env={"WALDINGER_ENV": "prod"})
+    assert result.returncode == 2
+    assert "embedded warehouse" in result.stderr and "Traceback" not in result.stderr
