@@ -31,6 +31,11 @@ def _warehouse(args: argparse.Namespace) -> int:
     from resources import environment
     from resources.embedded_warehouse import control
 
+    if environment.current_environment() is not environment.Environment.LOCAL:
+        raise environment.SettingsError(
+            f"`waldinger warehouse {args.action}` manages the embedded warehouse of the local environment; in prod "
+            "the warehouse is your Snowflake account. Unset WALDINGER_ENV (or set it to local) to use it."
+        )
     data_dir = environment.data_dir()
     if args.action == "status":
         _print_status(control.status(data_dir), args.json)
@@ -52,11 +57,6 @@ def _seed(args: argparse.Namespace) -> int:
     from resources.warehouse import embedded_warehouse
     from waldinger_assets.demo_warehouse.seed import seed
 
-    if environment.current_environment() is not environment.Environment.LOCAL:
-        raise environment.SettingsError(
-            "`waldinger warehouse seed` creates demo objects and only runs against the embedded warehouse; "
-            "unset WALDINGER_ENV (or set it to local)."
-        )
     warehouse = embedded_warehouse(environment.data_dir())
     started = time.monotonic()
     result = seed(warehouse.get_connection)
@@ -100,6 +100,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (SettingsError, WarehouseError) as error:
         print(f"waldinger: {error}", file=sys.stderr)
         return EXIT_ERROR
+    except Exception as error:
+        # Snowflake errors carry their own code and message; anything else is a bug worth a traceback.
+        if type(error).__module__.startswith("snowflake.connector"):
+            print(f"waldinger: Snowflake refused a statement: {error}", file=sys.stderr)
+            return EXIT_ERROR
+        raise
 
 
 if __name__ == "__main__":
