@@ -10,6 +10,16 @@ def build_resources() -> dict[str, Any]:
 
     In prod a missing setting raises SettingsError here, at definitions load, naming the variable to set.
     """
+    from dagster import FilesystemIOManager
+
+    from resources import environment
+    from resources.alerts import alerts_resource
+    from resources.schema_drift import schema_drift_settings
     from resources.warehouse import warehouse_resource
 
-    return {"warehouse": warehouse_resource()}
+    return {
+        "warehouse": warehouse_resource(),
+        "schema_drift": schema_drift_settings(),
+        "alerts": alerts_resource(),
+        "io_manager": FilesystemIOManager(base_dir=str(environment.storage_dir())),
+    }

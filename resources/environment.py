@@ -106,3 +106,66 @@ def snowflake_prod_settings() -> SnowflakeProdSettings:
             "SNOWFLAKE_PRIVATE_KEY_PASSWORD" if os.environ.get("SNOWFLAKE_PRIVATE_KEY_PASSWORD") else None
         ),
     )
+
+
+# Objects the pipeline reads or writes: breaking drift on any of them blocks the batch jobs.
+DEFAULT_CONTRACT_OBJECTS = ("WALDINGER.LLM.PROMPTS", "WALDINGER.LLM.BATCH_OUTPUTS")
+
+
+def contract_objects() -> tuple[str, ...]:
+    raw = os.environ.get("WALDINGER_CONTRACT_OBJECTS", "")
+    names = tuple(name.strip() for name in raw.split(",") if name.strip())
+    return names or DEFAULT_CONTRACT_OBJECTS
+
+
+def baseline_path() -> Path:
+    """The reviewable baseline file: `schema_baseline/<environment>.json` in the repo unless overridden."""
+    configured = os.environ.get("WALDINGER_BASELINE")
+    if configured:
+        return Path(configured).expanduser().resolve()
+    return PROJECT_ROOT / "schema_baseline" / f"{current_environment().value}.json"
+
+
+def schema_history_dir() -> Path:
+    """Where every run's snapshot and drift report are kept (WALDINGER_SCHEMA_HISTORY_DIR, e.g. a mounted
+    Azure Files share in prod; the data directory locally)."""
+    configured = os.environ.get("WALDINGER_SCHEMA_HISTORY_DIR")
+    return Path(configured).expanduser().resolve() if configured else data_dir() / "schema_history"
+
+
+def alert_webhook_variable() -> str | None:
+    """The name of the variable holding the Teams/Slack incoming-webhook URL, if it is set (the URL is a
+    secret: it is passed to Dagster as an EnvVar, never read into the definitions)."""
+    return "WALDINGER_ALERT_WEBHOOK_URL" if os.environ.get("WALDINGER_ALERT_WEBHOOK_URL") else None
+
+
+def dagster_ui_url() -> str:
+    """Base URL of the Dagster UI, for links to runs in alerts."""
+    return os.environ.get("WALDINGER_DAGSTER_URL", "http://127.0.0.1:3000").rstrip("/")
+
+
+def batch_start_date() -> str:
+    """First day of the daily batch partitions (YYYY-MM-DD)."""
+    raw = os.environ.get("WALDINGER_BATCH_START_DATE", "2026-11-01").strip()
+    try:
+        import datetime as dt
+
+        dt.date.fromisoformat(raw)
+    except ValueError:
+        raise SettingsError(f"WALDINGER_BATCH_START_DATE={raw!r} is not a date; use YYYY-MM-DD.") from None
+    return raw
+
+
+def max_prompt_chars() -> int:
+    """Prompts longer than this are flagged in the batch input (they cannot fit the model's context window)."""
+    raw = os.environ.get("WALDINGER_MAX_PROMPT_CHARS", "16000").strip()
+    if not raw.isdigit() or int(raw) <= 0:
+        raise SettingsError(f"WALDINGER_MAX_PROMPT_CHARS={raw!r} is not a positive integer.")
+    return int(raw)
+
+
+def storage_dir() -> Path:
+    """Where Dagster's IO manager keeps asset values (WALDINGER_STORAGE_DIR, e.g. an Azure Files share mounted
+    into the Container Apps in prod; the data directory locally)."""
+    configured = os.environ.get("WALDINGER_STORAGE_DIR")
+    return Path(configured).expanduser().resolve() if configured else data_dir() / "storage"

@@ -10,11 +10,19 @@ from dagster import Definitions
 
 from resources import build_resources
 from sensors import all_schedules, all_sensors
-from waldinger_assets.batch.assets import batch_input_table
-from waldinger_assets.schema_drift.assets import warehouse_inventory
+from waldinger_assets.batch.assets import batch_input, batch_input_table
+from waldinger_assets.batch.jobs import batch_inputs_job, schema_drift_job
+from waldinger_assets.schema_drift.assets import (
+    contract_objects_have_no_breaking_drift,
+    drift_report,
+    schema_snapshot,
+    warehouse_matches_baseline,
+)
 
 defs = Definitions(
-    assets=[batch_input_table, warehouse_inventory],
+    assets=[batch_input_table, schema_snapshot, drift_report, batch_input],
+    asset_checks=[contract_objects_have_no_breaking_drift, warehouse_matches_baseline],
+    jobs=[schema_drift_job, batch_inputs_job],
     schedules=all_schedules(),
     sensors=all_sensors(),
     resources=build_resources(),

@@ -1,0 +1,25 @@
+"""Jobs that materialize batch inputs (and, later, outputs). Each starts with the schema snapshot and the
+drift report with its blocking check, so the gate runs before the pipeline, in the same run."""
+
+from __future__ import annotations
+
+from dagster import AssetSelection, define_asset_job
+
+from waldinger_assets.batch.assets import BATCH_INPUT_KEY
+from waldinger_assets.batch.partitions import daily_partitions
+from waldinger_assets.schema_drift.assets import DRIFT_REPORT_KEY, SNAPSHOT_KEY
+
+DRIFT_GATE = AssetSelection.assets(SNAPSHOT_KEY, DRIFT_REPORT_KEY)
+
+batch_inputs_job = define_asset_job(
+    "batch_inputs",
+    selection=DRIFT_GATE | AssetSelection.assets(BATCH_INPUT_KEY),
+    partitions_def=daily_partitions,
+    description="Snapshot + drift gate, then that day's validated batch input.",
+)
+
+schema_drift_job = define_asset_job(
+    "schema_drift",
+    selection=DRIFT_GATE,
+    description="Snapshot the watched databases and report drift against the baseline.",
+)

@@ -1,0 +1,179 @@
+"""Canonical forms of Snowflake metadata, so that only real differences count as drift.
+
+Pure: plain values in, plain values out; no Snowflake, no Dagster. The rules:
+- types: every alias maps to one spelling with its parameters made explicit (TEXT = STRING = VARCHAR =
+  VARCHAR(16777216); INT = INTEGER = NUMBER(38,0); DATA_TYPE reported as TEXT or VARCHAR, per BCR 2025_03);
+- SQL text (view definitions, column defaults): parsed with sqlglot's Snowflake dialect and printed back in one
+  style, so whitespace, comments, keyword case and the quoting of upper-case identifiers are not drift;
+- comments: empty and missing are the same.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+MAX_VARCHAR_LENGTH = 16_777_216
+DEFAULT_BINARY_LENGTH = 8_388_608
+DEFAULT_FRACTIONAL_SECONDS = 9
+
+_TEXT_TYPES = {"TEXT", "VARCHAR", "STRING", "CHAR", "CHARACTER", "NCHAR", "NVARCHAR", "NVARCHAR2", "CHAR VARYING"}
+_INTEGER_TYPES = {"INT", "INTEGER", "BIGINT", "SMALLINT", "TINYINT", "BYTEINT"}
+_NUMBER_TYPES = {"NUMBER", "DECIMAL", "NUMERIC", "FIXED"}
+_FLOAT_TYPES = {"FLOAT", "FLOAT4", "FLOAT8", "DOUBLE", "DOUBLE PRECISION", "REAL", "REAL_"}
+_BINARY_TYPES = {"BINARY", "VARBINARY"}
+_TIMESTAMP_TYPES = {
+    "TIMESTAMP_NTZ": "TIMESTAMP_NTZ",
+    "TIMESTAMPNTZ": "TIMESTAMP_NTZ",
+    "TIMESTAMP WITHOUT TIME ZONE": "TIMESTAMP_NTZ",
+    "DATETIME": "TIMESTAMP_NTZ",
+    # Snowflake's TIMESTAMP follows TIMESTAMP_TYPE_MAPPING, NTZ unless an account changes it.
+    "TIMESTAMP": "TIMESTAMP_NTZ",
+    "TIMESTAMP_LTZ": "TIMESTAMP_LTZ",
+    "TIMESTAMPLTZ": "TIMESTAMP_LTZ",
+    "TIMESTAMP WITH LOCAL TIME ZONE": "TIMESTAMP_LTZ",
+    "TIMESTAMP_TZ": "TIMESTAMP_TZ",
+    "TIMESTAMPTZ": "TIMESTAMP_TZ",
+    "TIMESTAMP WITH TIME ZONE": "TIMESTAMP_TZ",
+}
+_TYPE_WITH_PARAMETERS = re.compile(r"^\s*([A-Za-z_ ]+?)\s*(?:\(\s*([^)]*)\))?\s*$")
+
+
+@dataclass(frozen=True)
+class CanonicalType:
+    """A column type with its parameters explicit: NUMBER(38,0), VARCHAR(16777216), TIMESTAMP_NTZ(9), FLOAT."""
+
+    base: str
+    parameters: tuple[int, ...] = ()
+
+    def __str__(self) -> str:
+        if not self.parameters:
+            return self.base
+        return f"{self.base}({','.join(str(p) for p in self.parameters)})"
+
+
+def _as_int(value) -> int | None:
+    if value is None or value == "":
+        return None
+    return int(value)
+
+
+def canonical_type(
+    data_type: str,
+    character_length: int | None = None,
+    numeric_precision: int | None = None,
+    numeric_scale: int | None = None,
+    datetime_precision: int | None = None,
+) -> CanonicalType:
+    """The canonical type of an INFORMATION_SCHEMA.COLUMNS row (or of a type written as text, e.g. 'INT',
+    'VARCHAR(10)', 'NUMBER(12, 2)', when the separate length/precision fields are not given)."""
+    match = _TYPE_WITH_PARAMETERS.match(data_type or "")
+    if not match:
+        return CanonicalType(" ".join((data_type or "").upper().split()))
+    base = " ".join(match.group(1).upper().split())
+    written = [int(p) for p in re.findall(r"\d+", match.group(2) or "")]
+    character_length = _as_int(character_length)
+    numeric_precision = _as_int(numeric_precision)
+    numeric_scale = _as_int(numeric_scale)
+    datetime_precision = _as_int(datetime_precision)
+
+    if base in _TEXT_TYPES:
+        length = character_length or (written[0] if written else None)
+        if length is None and base in {"CHAR", "CHARACTER", "NCHAR"}:
+            length = 1
+        return CanonicalType("VARCHAR", (length or MAX_VARCHAR_LENGTH,))
+    if base in _INTEGER_TYPES:
+        return CanonicalType("NUMBER", (38, 0))
+    if base in _NUMBER_TYPES:
+        precision = numeric_precision if numeric_precision is not None else (written[0] if written else 38)
+        scale = numeric_scale if numeric_scale is not None else (written[1] if len(written) > 1 else 0)
+        return CanonicalType("NUMBER", (precision, scale))
+    if base in _FLOAT_TYPES:
+        return CanonicalType("FLOAT")
+    if base in _BINARY_TYPES:
+        length = character_length or (written[0] if written else None)
+        return CanonicalType("BINARY", (length or DEFAULT_BINARY_LENGTH,))
+    if base in _TIMESTAMP_TYPES:
+        precision = datetime_precision if datetime_precision is not None else (written[0] if written else None)
+        return CanonicalType(_TIMESTAMP_TYPES[base], (DEFAULT_FRACTIONAL_SECONDS if precision is None else precision,))
+    if base == "TIME":
+        precision = datetime_precision if datetime_precision is not None else (written[0] if written else None)
+        return CanonicalType("TIME", (DEFAULT_FRACTIONAL_SECONDS if precision is None else precision,))
+    if base == "BOOL":
+        return CanonicalType("BOOLEAN")
+    if base == "VECTOR" and match.group(2):
+        # VECTOR(FLOAT, 256): keep the element type in the name, the dimension as the parameter.
+        element = match.group(2).split(",")[0].strip().upper()
+        return CanonicalType(f"VECTOR_{element}", tuple(written))
+    return CanonicalType(base, tuple(written))
+
+
+def canonical_comment(comment: str | None) -> str | None:
+    if comment is None:
+        return None
+    comment = str(comment)
+    return comment if comment.strip() else None
+
+
+def canonical_nullable(is_nullable) -> bool:
+    if isinstance(is_nullable, bool):
+        return is_nullable
+    return str(is_nullable).strip().upper() in {"YES", "Y", "TRUE", "1"}
+
+
+def _strip_sql_comments(sql: str) -> str:
+    sql = re.sub(r"/\*.*?\*/", " ", sql, flags=re.DOTALL)
+    return re.sub(r"--[^\n]*", " ", sql)
+
+
+def _fallback_sql(sql: str) -> str:
+    """For SQL sqlglot cannot parse: drop comments, collapse whitespace, upper-case outside string literals."""
+    parts = re.split(r"('(?:[^']|'')*')", _strip_sql_comments(sql))
+    cased = [part if part.startswith("'") else part.upper() for part in parts]
+    return " ".join("".join(cased).split()).rstrip(";").strip()
+
+
+def _normalized_expression(sql: str):
+    import sqlglot
+    from sqlglot import exp
+    from sqlglot.optimizer.normalize_identifiers import normalize_identifiers
+
+    statements = [s for s in sqlglot.parse(sql, read="snowflake") if s is not None]
+    if len(statements) != 1:
+        raise ValueError("expected one statement")
+    expression = statements[0]
+    if isinstance(expression, exp.Create):
+        # A view's text is its whole CREATE statement; only the query defines the view's content.
+        expression = expression.expression
+    if expression is None:
+        raise ValueError("no query")
+    # Unquoted identifiers resolve to upper case in Snowflake; quoted ones keep their case.
+    expression = normalize_identifiers(expression, dialect="snowflake")
+    for node in expression.find_all(exp.Paren):
+        # Redundant parentheses around a whole predicate, e.g. WHERE (x > 0), are formatting.
+        if isinstance(node.parent, (exp.Where, exp.Having)):
+            node.replace(node.this)
+    return expression
+
+
+def canonical_sql(sql: str | None) -> str | None:
+    """One spelling for equivalent SQL text: identifiers always quoted with their resolved case, keywords
+    upper-case, single spaces, no comments, no trailing semicolon."""
+    if sql is None or not str(sql).strip():
+        return None
+    try:
+        expression = _normalized_expression(str(sql))
+        return expression.sql(dialect="snowflake", identify=True, comments=False)
+    except Exception:  # sqlglot raises several error types; any failure falls back to text normalisation
+        return _fallback_sql(str(sql))
+
+
+def canonical_default(default: str | None) -> str | None:
+    if default is None or not str(default).strip():
+        return None
+    try:
+        import sqlglot
+
+        return sqlglot.parse_one(str(default), read="snowflake").sql(dialect="snowflake", comments=False)
+    except Exception:
+        return _fallback_sql(str(default))
