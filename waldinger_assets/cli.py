@@ -1,6 +1,6 @@
 """The `waldinger` command line (see README and ../shared/DESIGN.md for the contract).
 
-Exit codes: 0 success, 2 error (message on stderr).
+Exit codes: 0 success, 1 breaking drift (`drift report`), 2 error (message on stderr).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import time
 from collections.abc import Sequence
 
 EXIT_OK = 0
+EXIT_BREAKING = 1  # `drift report`: breaking changes exist
 EXIT_ERROR = 2
 
 
@@ -79,6 +80,75 @@ def _seed(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _current_snapshot(databases_option: str | None):
+    from resources import environment
+    from resources.schema_drift import schema_drift_settings
+    from resources.warehouse import warehouse_resource
+    from waldinger_assets.schema_drift.metadata import take_snapshot
+
+    settings = schema_drift_settings()
+    databases = [d.strip() for d in databases_option.split(",") if d.strip()] if databases_option else None
+    history = settings.history()
+    sql_memo = history.load_sql_cache()
+    # EnvVar settings (prod credentials) resolve here, as they would inside a run.
+    warehouse = warehouse_resource().process_config_and_initialize()
+    with warehouse.get_connection() as connection:
+        snapshot = take_snapshot(connection, databases or settings.databases, view_sql_memo=sql_memo)
+    history.save_sql_cache(sql_memo)
+    return snapshot, settings, environment
+
+
+def _baseline_path(option: str | None, settings):
+    from pathlib import Path
+
+    return Path(option).expanduser().resolve() if option else Path(settings.baseline_path)
+
+
+def _drift(args: argparse.Namespace) -> int:
+    from waldinger_assets.schema_drift.baseline import accept, load_baseline, write_baseline
+    from waldinger_assets.schema_drift.report import build_report
+
+    snapshot, settings, _ = _current_snapshot(args.databases)
+    baseline_path = _baseline_path(args.baseline, settings)
+    baseline = load_baseline(baseline_path)
+    if args.action == "accept":
+        objects = [o.strip() for o in args.objects.split(",") if o.strip()] if args.objects else None
+        databases = list(snapshot.databases) if args.databases else None
+        unknown = sorted(set(objects or ()) - {o.full_name for o in snapshot} - {o.full_name for o in baseline or ()})
+        if unknown:
+            print(f"waldinger: no such object in the snapshot or the baseline: {', '.join(unknown)}", file=sys.stderr)
+            return EXIT_ERROR
+        new_baseline = accept(snapshot, baseline, databases=databases, objects=objects)
+        write_baseline(baseline_path, new_baseline)
+        before = build_report(baseline, snapshot, settings.contract_objects)
+        after = build_report(new_baseline, snapshot, settings.contract_objects)
+        print(
+            f"baseline {baseline_path} now holds {len(new_baseline.objects)} objects; "
+            f"{len(before.changes) - len(after.changes)} change(s) accepted, {len(after.changes)} still pending"
+        )
+        return EXIT_OK
+
+    report = build_report(baseline, snapshot, settings.contract_objects)
+    if args.json:
+        print(json.dumps(report.to_json(), indent=2, ensure_ascii=False, default=str))
+    else:
+        counts = report.counts()
+        print(
+            f"{report.objects} objects; {counts['changes']} change(s): {counts['breaking']} breaking "
+            f"({counts['contract_breaking']} on contract objects), {counts['non_breaking']} non-breaking, "
+            f"{counts['cosmetic']} cosmetic"
+        )
+        if report.changes:
+            print(report.markdown())
+    if not report.baseline_present:
+        print(
+            f"waldinger: no baseline at {baseline_path} yet, so nothing counts as drift; "
+            "record one with `waldinger drift accept`",
+            file=sys.stderr,
+        )
+    return EXIT_BREAKING if report.breaking else EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="waldinger", description="The Waldinger LLM pipeline.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -87,6 +157,16 @@ def build_parser() -> argparse.ArgumentParser:
     warehouse.add_argument("action", choices=["start", "stop", "status", "seed"])
     warehouse.add_argument("--json", action="store_true", help="print one JSON object")
     warehouse.set_defaults(handler=_warehouse)
+
+    drift = commands.add_parser("drift", help="schema drift against the baseline")
+    drift.add_argument("action", choices=["report", "accept"])
+    drift.add_argument("--json", action="store_true", help="report: print one JSON object")
+    drift.add_argument("--databases", help="comma-separated databases (default: the configured ones)")
+    drift.add_argument("--baseline", help="baseline file (default: schema_baseline/<environment>.json)")
+    drift.add_argument(
+        "--objects", help="accept: only these objects, comma-separated DB.SCHEMA.NAME (as Snowflake stores them)"
+    )
+    drift.set_defaults(handler=_drift)
     return parser
 
 
@@ -94,10 +174,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from resources.embedded_warehouse.control import WarehouseError
     from resources.environment import SettingsError
+    from waldinger_assets.schema_drift.baseline import BaselineError
 
     try:
         return args.handler(args)
-    except (SettingsError, WarehouseError) as error:
+    except (SettingsError, WarehouseError, BaselineError, LookupError) as error:
         print(f"waldinger: {error}", file=sys.stderr)
         return EXIT_ERROR
     except Exception as error:
