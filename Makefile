@@ -28,7 +28,8 @@ $(DAGSTER_HOME):
 demo: $(STAMP) $(DAGSTER_HOME)
 	$(BIN)/waldinger warehouse start
 	$(BIN)/waldinger warehouse seed
-	$(BIN)/dagster asset materialize --select '*' -m waldinger_assets.definitions
+	@test -f schema_baseline/local.json || { echo "No schema baseline yet: recording the demo warehouse as it is now (review it in schema_baseline/local.json)"; $(BIN)/waldinger drift accept; }
+	$(BIN)/dagster asset materialize -m waldinger_assets.definitions --select '*' --partition $$(date -u +%F)
 	@echo
 	@echo "Done. Where to look:"
 	@echo "  make dev                        the Dagster UI (asset graph, runs, metadata) on http://127.0.0.1:3000"

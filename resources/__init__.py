@@ -17,6 +17,8 @@ def build_resources() -> dict[str, Any]:
     from resources.schema_drift import schema_drift_settings
     from resources.warehouse import warehouse_resource
 
+    if environment.current_environment() is environment.Environment.PROD:
+        environment.require_prod_settings()
     return {
         "warehouse": warehouse_resource(),
         "schema_drift": schema_drift_settings(),

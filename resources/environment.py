@@ -81,19 +81,28 @@ class SnowflakeProdSettings:
     private_key_password_var: str | None = None
 
 
-def snowflake_prod_settings() -> SnowflakeProdSettings:
-    """Checks, at definitions load, that prod Snowflake is fully configured (key-pair auth)."""
-    required = ["SNOWFLAKE_ACCOUNT", "SNOWFLAKE_USER", "SNOWFLAKE_ROLE", "SNOWFLAKE_WAREHOUSE"]
-    missing = [name for name in required if not os.environ.get(name)]
-    has_key = bool(os.environ.get("SNOWFLAKE_PRIVATE_KEY"))
-    has_key_path = bool(os.environ.get("SNOWFLAKE_PRIVATE_KEY_PATH"))
-    if not has_key and not has_key_path:
+def missing_prod_settings() -> list[str]:
+    """Every required prod variable that is not set (so one error can name them all)."""
+    required = ["SNOWFLAKE_ACCOUNT", "SNOWFLAKE_USER", "SNOWFLAKE_ROLE", "SNOWFLAKE_WAREHOUSE", "WALDINGER_DATABASES"]
+    missing = [name for name in required if not os.environ.get(name, "").strip()]
+    if not os.environ.get("SNOWFLAKE_PRIVATE_KEY") and not os.environ.get("SNOWFLAKE_PRIVATE_KEY_PATH"):
         missing.append("SNOWFLAKE_PRIVATE_KEY_PATH (or SNOWFLAKE_PRIVATE_KEY)")
+    return missing
+
+
+def require_prod_settings() -> None:
+    missing = missing_prod_settings()
     if missing:
         raise SettingsError(
             f"WALDINGER_ENV=prod needs these environment variables: {', '.join(missing)}. "
             "Export them (key-pair auth; see README 'Switching to prod'), or run with WALDINGER_ENV=local."
         )
+
+
+def snowflake_prod_settings() -> SnowflakeProdSettings:
+    """Checks, at definitions load, that prod Snowflake is fully configured (key-pair auth)."""
+    require_prod_settings()
+    has_key_path = bool(os.environ.get("SNOWFLAKE_PRIVATE_KEY_PATH"))
     if has_key_path and not Path(os.environ["SNOWFLAKE_PRIVATE_KEY_PATH"]).expanduser().is_file():
         raise SettingsError(
             f"SNOWFLAKE_PRIVATE_KEY_PATH points to {os.environ['SNOWFLAKE_PRIVATE_KEY_PATH']!r}, which is not a "

@@ -84,18 +84,36 @@ def test_graph_matches_the_reviewed_snapshot() -> None:
 
 
 @pytest.mark.slow
-def test_warehouse_inventory_counts_the_seeded_objects(seeded_data_dir: Path) -> None:
+def test_snapshot_and_drift_report_materialize_on_the_demo_warehouse(seeded_data_dir: Path, tmp_path: Path) -> None:
+    from resources.alerts import AlertsResource
+    from resources.schema_drift import SchemaDriftSettings
     from resources.warehouse import embedded_warehouse
     from waldinger_assets.demo_warehouse.catalog import build_catalog
-    from waldinger_assets.schema_drift.assets import warehouse_inventory
+    from waldinger_assets.schema_drift.assets import drift_report, schema_snapshot
 
-    result = materialize([warehouse_inventory], resources={"warehouse": embedded_warehouse(seeded_data_dir)})
+    settings = SchemaDriftSettings(
+        databases=["RAW", "ANALYTICS", "WALDINGER"],
+        contract_objects=["WALDINGER.LLM.PROMPTS"],
+        baseline_path=str(tmp_path / "baseline.json"),
+        history_dir=str(tmp_path / "history"),
+        dagster_ui_url="http://ui",
+    )
+    result = materialize(
+        [schema_snapshot, drift_report],
+        resources={
+            "warehouse": embedded_warehouse(seeded_data_dir),
+            "schema_drift": settings,
+            "alerts": AlertsResource(outbox_path=str(tmp_path / "outbox.jsonl")),
+        },
+    )
     assert result.success
-    metadata = result.asset_materializations_for_node(warehouse_inventory.op.name)[0].metadata
-    assert metadata["objects"].value == build_catalog().object_count + 1
-    assert metadata["databases"].value == 3
-    assert metadata["schemas"].value == 12
-    assert "| RAW |" in metadata["inventory"].value
+    snapshot_metadata = result.asset_materializations_for_node(schema_snapshot.op.name)[0].metadata
+    assert snapshot_metadata["metadata_queries"].value == 12
+    assert snapshot_metadata["tables"].value + snapshot_metadata["views"].value == build_catalog().object_count + 1
+    report_metadata = result.asset_materializations_for_node(drift_report.op.name)[0].metadata
+    assert report_metadata["baseline"].value.startswith("missing")
+    assert report_metadata["changes"].value == 0
+    assert len(list((tmp_path / "history").glob("*.snapshot.json.gz"))) == 1
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ import pytest
 
 from resources.warehouse import embedded_warehouse
 from waldinger_assets.demo_warehouse.catalog import DATABASE_LAYOUT, build_catalog
-from waldinger_assets.demo_warehouse.prompts import VERY_LONG_PROMPT_CHARS, prompts_for_date
+from waldinger_assets.demo_warehouse.prompts import VERY_LONG_PROMPT_CHARS, prompts_for_date, utc_today
 from waldinger_assets.demo_warehouse.seed import seed
 from waldinger_assets.snowflake_sql import qualified_name, quote_identifier
 
@@ -94,7 +94,7 @@ def test_seeded_prompts_cover_the_last_week(seeded_data_dir: Path) -> None:
         "FROM WALDINGER.LLM.PROMPTS GROUP BY PROMPT_DATE ORDER BY PROMPT_DATE",
     )
     dates = [row[0] for row in rows]
-    today = dt.date.today()
+    today = utc_today()
     assert {today - dt.timedelta(days=offset) for offset in range(7)} <= set(dates)
     for day, count, nulls, empties, longest in rows:
         assert count == len(prompts_for_date(day))

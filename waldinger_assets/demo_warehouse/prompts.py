@@ -46,6 +46,11 @@ class PromptRow:
     created_at: dt.datetime
 
 
+def utc_today() -> dt.date:
+    """Today as the daily partitions count it (Dagster's daily partitions are in UTC)."""
+    return dt.datetime.now(dt.UTC).date()
+
+
 def prompt_dates(today: dt.date, days: int = DAYS_OF_HISTORY) -> list[dt.date]:
     """The last `days` dates, oldest first, ending with today."""
     return [today - dt.timedelta(days=offset) for offset in range(days - 1, -1, -1)]

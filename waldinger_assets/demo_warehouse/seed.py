@@ -19,7 +19,7 @@ from waldinger_assets.demo_warehouse.catalog import (
     ViewSpec,
     build_catalog,
 )
-from waldinger_assets.demo_warehouse.prompts import prompt_dates, prompts_for_date
+from waldinger_assets.demo_warehouse.prompts import prompt_dates, prompts_for_date, utc_today
 from waldinger_assets.snowflake_sql import qualified_name, quote_identifier, string_literal
 
 # Connections that create objects side by side; the embedded server spends most of a DDL statement in
@@ -122,7 +122,7 @@ def seed(connect: Callable, today: dt.date | None = None, catalog: DemoCatalog |
     """Creates what is missing of the demo warehouse. `connect()` returns a context manager yielding a
     Snowflake connection (e.g. `SnowflakeResource.get_connection`)."""
     catalog = catalog or build_catalog()
-    today = today or dt.date.today()
+    today = today or utc_today()
     with connect() as connection:
         cursor = connection.cursor()
         for database, schemas in DATABASE_LAYOUT.items():

@@ -16,7 +16,7 @@ TABLE = "TABLE"
 VIEW = "VIEW"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ColumnDefinition:
     name: str
     data_type: str  # canonical, e.g. NUMBER(38,0)
@@ -47,7 +47,7 @@ class ColumnDefinition:
         )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ObjectDefinition:
     """A database, schema, table or view. `schema` and `name` are empty for a database, `name` for a schema."""
 
