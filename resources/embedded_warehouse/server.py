@@ -14,10 +14,23 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections import OrderedDict
 from pathlib import Path
 
 HEALTH_PATH = "/waldinger/health"
 GLOBAL_CATALOG_FILE = "_fs_global.duckdb"
+# fakesnow keeps every query's result (for result-by-query-id lookups) for the life of the process; a server
+# that runs for days would grow without bound, so only the most recent results are kept.
+RESULTS_KEPT = 256
+
+
+class RecentResults(OrderedDict):
+    """A dict that forgets its oldest entries beyond `RESULTS_KEPT`."""
+
+    def __setitem__(self, key, value) -> None:
+        super().__setitem__(key, value)
+        while len(self) > RESULTS_KEPT:
+            self.popitem(last=False)
 
 
 def open_persistent_instance(database_dir: Path):
@@ -28,6 +41,7 @@ def open_persistent_instance(database_dir: Path):
 
     database_dir.mkdir(parents=True, exist_ok=True)
     instance = FakeSnow(db_path=database_dir)
+    instance.results_cache = RecentResults()
     duck = instance.duck_conn
     global_file = str(database_dir / GLOBAL_CATALOG_FILE).replace("'", "''")
     duck.execute(f"DETACH {GLOBAL_DATABASE_NAME}")

@@ -9,6 +9,7 @@ paged past its 10,000-row cap. Identifiers are always quoted and values bound.
 from __future__ import annotations
 
 import datetime as dt
+import gc
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -113,17 +114,25 @@ def take_snapshot(connection, databases: Iterable[str], view_sql_memo: dict[str,
     cursor = CountingCursor(connection.cursor())
     objects = []
     databases = tuple(databases)
-    for database in databases:
-        metadata = fetch_database_metadata(cursor, database)
-        objects.extend(
-            build_objects(
-                database,
-                metadata.schemas,
-                metadata.tables,
-                metadata.views,
-                metadata.columns,
-                view_sql_memo=view_sql_memo,
+    # Tens of thousands of small objects are created and none becomes garbage: the cyclic collector would
+    # only rescan them (about half the build time), so it pauses while the snapshot is built.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        for database in databases:
+            metadata = fetch_database_metadata(cursor, database)
+            objects.extend(
+                build_objects(
+                    database,
+                    metadata.schemas,
+                    metadata.tables,
+                    metadata.views,
+                    metadata.columns,
+                    view_sql_memo=view_sql_memo,
+                )
             )
-        )
+    finally:
+        if collecting:
+            gc.enable()
     taken_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     return Snapshot.of(databases, objects, taken_at=taken_at, queries=cursor.queries)

@@ -43,6 +43,14 @@ def upper_keys(row: Mapping[str, object]) -> dict[str, object]:
     return {str(key).upper(): value for key, value in row.items()}
 
 
+def _upper_keyed(rows: Iterable[Row]) -> list[Row]:
+    """Rows with upper-case keys, converting only when needed (a snapshot reads tens of thousands of rows)."""
+    rows = list(rows)
+    if rows and any(key != key.upper() for key in rows[0]):
+        return [upper_keys(row) for row in rows]
+    return rows
+
+
 def _yes(value) -> bool:
     return str(value).strip().upper() in {"YES", "Y", "TRUE", "1"}
 
@@ -103,7 +111,7 @@ def build_objects(
     view_sql_memo = {} if view_sql_memo is None else view_sql_memo
     objects: list[ObjectDefinition] = []
     objects.append(ObjectDefinition(database, "", "", DATABASE).with_hashes())
-    for row in map(upper_keys, schema_rows):
+    for row in _upper_keyed(schema_rows):
         if row["SCHEMA_NAME"] == "INFORMATION_SCHEMA":
             continue
         objects.append(
@@ -113,12 +121,12 @@ def build_objects(
         )
 
     columns_by_object: dict[tuple[str, str], list[ColumnDefinition]] = defaultdict(list)
-    for row in map(upper_keys, column_rows):
+    for row in _upper_keyed(column_rows):
         columns_by_object[(str(row["TABLE_SCHEMA"]), str(row["TABLE_NAME"]))].append(column_definition(row))
-    views = {(str(r["TABLE_SCHEMA"]), str(r["TABLE_NAME"])): r for r in map(upper_keys, view_rows)}
+    views = {(str(r["TABLE_SCHEMA"]), str(r["TABLE_NAME"])): r for r in _upper_keyed(view_rows)}
 
     seen: set[tuple[str, str]] = set()
-    for row in map(upper_keys, table_rows):
+    for row in _upper_keyed(table_rows):
         schema, name = str(row["TABLE_SCHEMA"]), str(row["TABLE_NAME"])
         if schema == "INFORMATION_SCHEMA":
             continue
