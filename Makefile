@@ -33,8 +33,9 @@ demo: $(STAMP) $(DAGSTER_HOME)
 	@echo
 	@echo "Done. Where to look:"
 	@echo "  make dev                        the Dagster UI (asset graph, runs, metadata) on http://127.0.0.1:3000"
+	@echo "  $(BIN)/waldinger drift report   drift against schema_baseline/local.json (accept with: waldinger drift accept)"
 	@echo "  $(BIN)/waldinger warehouse status --json   how any Snowflake client reaches the embedded warehouse"
-	@echo "  $(WALDINGER_DATA_DIR)   data: warehouse files, Dagster runs"
+	@echo "  $(WALDINGER_DATA_DIR)   data: warehouse files, schema history, alerts outbox, Dagster runs"
 
 dev: $(STAMP) $(DAGSTER_HOME)
 	$(BIN)/waldinger warehouse start

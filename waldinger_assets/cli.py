@@ -120,12 +120,15 @@ def _drift(args: argparse.Namespace) -> int:
             return EXIT_ERROR
         new_baseline = accept(snapshot, baseline, databases=databases, objects=objects)
         write_baseline(baseline_path, new_baseline)
-        before = build_report(baseline, snapshot, settings.contract_objects)
         after = build_report(new_baseline, snapshot, settings.contract_objects)
-        print(
-            f"baseline {baseline_path} now holds {len(new_baseline.objects)} objects; "
-            f"{len(before.changes) - len(after.changes)} change(s) accepted, {len(after.changes)} still pending"
-        )
+        if baseline is None:
+            print(f"recorded a new baseline of {len(new_baseline.objects)} objects in {baseline_path}")
+        else:
+            before = build_report(baseline, snapshot, settings.contract_objects)
+            print(
+                f"baseline {baseline_path} now holds {len(new_baseline.objects)} objects; "
+                f"{len(before.changes) - len(after.changes)} change(s) accepted, {len(after.changes)} still pending"
+            )
         return EXIT_OK
 
     report = build_report(baseline, snapshot, settings.contract_objects)
