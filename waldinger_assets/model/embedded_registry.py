@@ -1,0 +1,180 @@
+"""An on-disk model registry with Azure ML Model Registry's semantics: immutable numbered versions with tags
+and properties, a production stage, archiving, and a promotion history.
+
+Layout: `<root>/<model name>/<version>/artifact/...` plus `version.json`; `<root>/<model name>/promotions.jsonl`.
+A version appears only once complete (copied into a hidden folder, then renamed into place), so a failed
+registration leaves no version behind. Registering the same bytes again returns the existing version: the
+artifact's sha256 is a tag and decides.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import fcntl
+import json
+import os
+import shutil
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from waldinger_assets.model.artifact import artifact_sha256, validate_artifact
+
+SHA256_TAG = "artifact_sha256"
+PRODUCTION = "Production"
+ARCHIVED = "Archived"
+NONE_STAGE = "None"
+
+
+class RegistryError(RuntimeError):
+    """A registry operation cannot be done; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    name: str
+    version: str
+    path: str
+    tags: dict[str, str] = field(default_factory=dict)
+    properties: dict[str, str] = field(default_factory=dict)
+    stage: str = NONE_STAGE
+    created_at: str = ""
+
+    @property
+    def sha256(self) -> str:
+        return self.tags.get(SHA256_TAG, "")
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+class EmbeddedModelRegistry:
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    @contextlib.contextmanager
+    def _locked(self, name: str) -> Iterator[Path]:
+        model_dir = self.root / name
+        model_dir.mkdir(parents=True, exist_ok=True)
+        with open(model_dir / ".lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield model_dir
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def _read(self, version_dir: Path) -> ModelVersion:
+        data = json.loads((version_dir / "version.json").read_text())
+        return ModelVersion(**data)
+
+    def _write(self, version_dir: Path, version: ModelVersion) -> None:
+        temporary = version_dir / ".version.json.tmp"
+        temporary.write_text(json.dumps(version.to_json(), indent=2, sort_keys=True))
+        os.replace(temporary, version_dir / "version.json")
+
+    def list_versions(self, name: str) -> list[ModelVersion]:
+        model_dir = self.root / name
+        if not model_dir.is_dir():
+            return []
+        versions = [self._read(d) for d in model_dir.iterdir() if d.is_dir() and d.name.isdigit()]
+        return sorted(versions, key=lambda v: int(v.version))
+
+    def get(self, name: str, version: str) -> ModelVersion:
+        version_dir = self.root / name / str(version)
+        if not (version_dir / "version.json").is_file():
+            known = ", ".join(v.version for v in self.list_versions(name)) or "none"
+            raise RegistryError(f"Model {name!r} has no version {version!r} (registered versions: {known}).")
+        return self._read(version_dir)
+
+    def register(
+        self, name: str, artifact_dir: Path, tags: dict[str, str], properties: dict[str, str]
+    ) -> tuple[ModelVersion, bool]:
+        """Registers the artifact as a new version, or returns the version that holds the same bytes.
+        Returns (version, created)."""
+        validate_artifact(artifact_dir)
+        sha256 = artifact_sha256(artifact_dir)
+        with self._locked(name) as model_dir:
+            for existing in self.list_versions(name):
+                if existing.sha256 == sha256:
+                    return existing, False
+            number = str(max((int(v.version) for v in self.list_versions(name)), default=0) + 1)
+            staging = model_dir / f".{number}.partial"
+            shutil.rmtree(staging, ignore_errors=True)
+            try:
+                shutil.copytree(artifact_dir, staging / "artifact", ignore=shutil.ignore_patterns(".*"))
+                if artifact_sha256(staging / "artifact") != sha256:
+                    raise RegistryError(f"{artifact_dir} changed while it was being registered; register it again.")
+                version = ModelVersion(
+                    name=name,
+                    version=number,
+                    path=str(model_dir / number / "artifact"),
+                    tags={**{k: str(v) for k, v in tags.items()}, SHA256_TAG: sha256},
+                    properties={k: str(v) for k, v in properties.items()},
+                    created_at=_now(),
+                )
+                self._write(staging, version)
+                os.rename(staging, model_dir / number)
+            except BaseException:
+                shutil.rmtree(staging, ignore_errors=True)
+                raise
+            return version, True
+
+    def production(self, name: str) -> ModelVersion | None:
+        return next((v for v in self.list_versions(name) if v.stage == PRODUCTION), None)
+
+    def promote(self, name: str, version: str, run_id: str | None = None, reason: str = "promote") -> ModelVersion:
+        """Makes `version` the one production version; the previous one goes back to stage None."""
+        with self._locked(name) as model_dir:
+            target = self.get(name, version)
+            if target.stage == ARCHIVED:
+                raise RegistryError(f"{name} version {version} is archived; restore it before promoting it.")
+            previous = self.production(name)
+            if previous and previous.version != target.version:
+                self._write(model_dir / previous.version, _with_stage(previous, NONE_STAGE))
+            promoted = _with_stage(target, PRODUCTION)
+            self._write(model_dir / target.version, promoted)
+            record = {
+                "at": _now(),
+                "version": target.version,
+                "previous": previous.version if previous else None,
+                "run_id": run_id,
+                "reason": reason,
+                "artifact_sha256": target.sha256,
+            }
+            with open(model_dir / "promotions.jsonl", "a", encoding="utf-8") as history:
+                history.write(json.dumps(record) + "\n")
+            return promoted
+
+    def promotions(self, name: str) -> list[dict]:
+        path = self.root / name / "promotions.jsonl"
+        if not path.is_file():
+            return []
+        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+    def rollback(self, name: str, run_id: str | None = None) -> ModelVersion:
+        """Promotes the version that was in production before the current one."""
+        current = self.production(name)
+        if current is None:
+            raise RegistryError(f"{name} has no production version to roll back from.")
+        earlier = [p["version"] for p in self.promotions(name) if p["version"] != current.version]
+        if not earlier:
+            raise RegistryError(f"{name} version {current.version} is the only version ever in production.")
+        return self.promote(name, earlier[-1], run_id=run_id, reason=f"rollback from {current.version}")
+
+    def archive(self, name: str, version: str) -> ModelVersion:
+        with self._locked(name) as model_dir:
+            target = self.get(name, version)
+            if target.stage == PRODUCTION:
+                raise RegistryError(f"{name} version {version} is in production; promote another version first.")
+            archived = _with_stage(target, ARCHIVED)
+            self._write(model_dir / version, archived)
+            return archived
+
+
+def _with_stage(version: ModelVersion, stage: str) -> ModelVersion:
+    return ModelVersion(**{**version.to_json(), "stage": stage})

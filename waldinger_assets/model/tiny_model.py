@@ -1,0 +1,99 @@
+"""The embedded default model: a tiny Mistral-architecture model (MistralForCausalLM) with a byte-level tokenizer
+and a Mistral-style chat template, built offline and deterministically from a seed: the same bytes on every
+build, no download. It exercises the same loading, registration and serving code as Mistral-7B-Instruct.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+TINY_MODEL_SEED = 20261123
+TINY_MODEL_NAME = "waldinger-tiny-mistral"
+
+SPECIAL_TOKENS = ("<unk>", "<s>", "</s>", "[INST]", "[/INST]")
+UNK_ID, BOS_ID, EOS_ID = 0, 1, 2
+
+# Mistral-7B-Instruct's format: <s>[INST] user [/INST] answer</s>[INST] ... A system message is folded into the
+# first user turn, as Mistral's own template does.
+MISTRAL_CHAT_TEMPLATE = (
+    "{{ bos_token }}"
+    "{% set system = messages | selectattr('role', 'equalto', 'system') | map(attribute='content') | join('\\n\\n') %}"
+    "{% set first_user = namespace(done=false) %}"
+    "{% for message in messages if message['role'] != 'system' %}"
+    "{% if message['role'] == 'user' %}"
+    "{% if system and not first_user.done %}{% set content = system + '\\n\\n' + message['content'] %}"
+    "{% else %}{% set content = message['content'] %}{% endif %}"
+    "{% set first_user.done = true %}"
+    "{{ '[INST] ' + content + ' [/INST]' }}"
+    "{% elif message['role'] == 'assistant' %}"
+    "{{ message['content'] + eos_token }}"
+    "{% else %}{{ raise_exception('Only system, user and assistant roles are supported') }}"
+    "{% endif %}"
+    "{% endfor %}"
+)
+
+TINY_CONFIG = {
+    "hidden_size": 64,
+    "intermediate_size": 192,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 2,
+    "max_position_embeddings": 4096,
+    "rms_norm_eps": 1e-5,
+    "rope_theta": 10000.0,
+}
+
+
+def build_tokenizer():
+    """A byte-level BPE tokenizer with no merges: every byte is a token, so any text round-trips."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    alphabet = sorted(pre_tokenizers.ByteLevel.alphabet())
+    vocab = {token: index for index, token in enumerate(SPECIAL_TOKENS)}
+    vocab.update({symbol: len(SPECIAL_TOKENS) + index for index, symbol in enumerate(alphabet)})
+    core = Tokenizer(models.BPE(vocab=vocab, merges=[], unk_token="<unk>"))
+    core.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
+    core.decoder = decoders.ByteLevel()
+    core.add_special_tokens(list(SPECIAL_TOKENS))
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=core,
+        bos_token="<s>",
+        eos_token="</s>",
+        unk_token="<unk>",
+        pad_token="</s>",
+        model_max_length=TINY_CONFIG["max_position_embeddings"],
+    )
+    tokenizer.chat_template = MISTRAL_CHAT_TEMPLATE
+    return tokenizer
+
+
+def build_tiny_model(output_dir: Path, seed: int = TINY_MODEL_SEED) -> Path:
+    """Writes config, safetensors weights, tokenizer and chat template to `output_dir`; same bytes every time."""
+    import torch
+    from transformers import GenerationConfig, MistralConfig, MistralForCausalLM
+
+    tokenizer = build_tokenizer()
+    config = MistralConfig(
+        vocab_size=len(tokenizer),
+        bos_token_id=BOS_ID,
+        eos_token_id=EOS_ID,
+        pad_token_id=EOS_ID,
+        tie_word_embeddings=False,
+        sliding_window=None,
+        **TINY_CONFIG,
+    )
+    generator_state = torch.random.get_rng_state()
+    try:
+        torch.manual_seed(seed)
+        model = MistralForCausalLM(config).eval()
+    finally:
+        torch.random.set_rng_state(generator_state)
+    model.generation_config = GenerationConfig(
+        bos_token_id=BOS_ID, eos_token_id=EOS_ID, pad_token_id=EOS_ID, do_sample=False, max_new_tokens=32
+    )
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(output_dir, safe_serialization=True)
+    tokenizer.save_pretrained(output_dir)
+    return output_dir
