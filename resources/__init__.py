@@ -14,6 +14,8 @@ def build_resources() -> dict[str, Any]:
 
     from resources import environment
     from resources.alerts import alerts_resource
+    from resources.model_registry import model_registry_resource
+    from resources.model_source import model_source_resource
     from resources.schema_drift import schema_drift_settings
     from resources.warehouse import warehouse_resource
 
@@ -23,5 +25,7 @@ def build_resources() -> dict[str, Any]:
         "warehouse": warehouse_resource(),
         "schema_drift": schema_drift_settings(),
         "alerts": alerts_resource(),
+        "model_registry": model_registry_resource(),
+        "model_source_settings": model_source_resource(),
         "io_manager": FilesystemIOManager(base_dir=str(environment.storage_dir())),
     }

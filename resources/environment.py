@@ -87,6 +87,9 @@ def missing_prod_settings() -> list[str]:
     missing = [name for name in required if not os.environ.get(name, "").strip()]
     if not os.environ.get("SNOWFLAKE_PRIVATE_KEY") and not os.environ.get("SNOWFLAKE_PRIVATE_KEY_PATH"):
         missing.append("SNOWFLAKE_PRIVATE_KEY_PATH (or SNOWFLAKE_PRIVATE_KEY)")
+    missing += [name for name in AZURE_ML_VARIABLES if not os.environ.get(name, "").strip()]
+    if not any(os.environ.get(name, "").strip() for name in MODEL_SOURCE_VARIABLES):
+        missing.append("WALDINGER_MODEL_PATH (or WALDINGER_MODEL_HF_ID or WALDINGER_MODEL_AZUREML_URI)")
     return missing
 
 
@@ -178,3 +181,68 @@ def storage_dir() -> Path:
     into the Container Apps in prod; the data directory locally)."""
     configured = os.environ.get("WALDINGER_STORAGE_DIR")
     return Path(configured).expanduser().resolve() if configured else data_dir() / "storage"
+
+
+@dataclass(frozen=True)
+class ModelSourceSetting:
+    """Where the model comes from: the tiny model built offline (local), or, in prod, exactly one of a local
+    path, a Hugging Face id, or an Azure ML registry model URI."""
+
+    kind: str  # tiny, path, huggingface, azureml
+    value: str | None = None
+
+
+MODEL_SOURCE_VARIABLES = {
+    "WALDINGER_MODEL_PATH": "path",
+    "WALDINGER_MODEL_HF_ID": "huggingface",
+    "WALDINGER_MODEL_AZUREML_URI": "azureml",
+}
+
+
+def model_source() -> ModelSourceSetting:
+    given = {name: os.environ[name] for name in MODEL_SOURCE_VARIABLES if os.environ.get(name, "").strip()}
+    if len(given) > 1:
+        raise SettingsError(f"Set only one model source; found {', '.join(sorted(given))}.")
+    if given:
+        ((name, value),) = given.items()
+        return ModelSourceSetting(MODEL_SOURCE_VARIABLES[name], value.strip())
+    if current_environment() is Environment.PROD:
+        raise SettingsError(
+            "WALDINGER_ENV=prod needs a model source: set WALDINGER_MODEL_PATH (a local folder), "
+            "WALDINGER_MODEL_HF_ID (e.g. mistralai/Mistral-7B-Instruct-v0.3) or WALDINGER_MODEL_AZUREML_URI "
+            "(azureml://registries/<registry>/models/<name>/versions/<version>)."
+        )
+    return ModelSourceSetting("tiny")
+
+
+def model_name() -> str:
+    default = "waldinger-tiny-mistral" if current_environment() is Environment.LOCAL else "mistral-7b-instruct"
+    return os.environ.get("WALDINGER_MODEL_NAME", default).strip() or default
+
+
+AZURE_ML_VARIABLES = ("AZURE_SUBSCRIPTION_ID", "AZURE_RESOURCE_GROUP", "AZUREML_WORKSPACE")
+
+
+def require_azure_ml_settings() -> None:
+    missing = [name for name in AZURE_ML_VARIABLES if not os.environ.get(name, "").strip()]
+    if missing:
+        raise SettingsError(
+            f"WALDINGER_ENV=prod registers models in Azure ML and needs: {', '.join(missing)}. Export them "
+            "(the infra_pulumi stack outputs name them), or run with WALDINGER_ENV=local."
+        )
+
+
+def code_version() -> str:
+    """The git commit the code runs from (WALDINGER_CODE_VERSION or GITHUB_SHA when set, e.g. in CI images)."""
+    for name in ("WALDINGER_CODE_VERSION", "GITHUB_SHA"):
+        if os.environ.get(name, "").strip():
+            return os.environ[name].strip()
+    import subprocess
+
+    try:
+        result = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=10, check=True
+        )
+        return result.stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"

@@ -8,6 +8,7 @@ import pytest
 from dagster import EnvVar
 
 from resources import build_resources, environment
+from resources.model_registry import AzureMLModelRegistryResource
 from resources.warehouse import EmbeddedWarehouseResource, SnowflakeWarehouseResource
 from tests.helpers import waldinger_cli
 
@@ -18,6 +19,10 @@ PROD_SNOWFLAKE = {
     "SNOWFLAKE_ROLE": "WALDINGER_PIPELINE",
     "SNOWFLAKE_WAREHOUSE": "WALDINGER_WH",
     "WALDINGER_DATABASES": "RAW,ANALYTICS",
+    "AZURE_SUBSCRIPTION_ID": "00000000-0000-0000-0000-000000000000",
+    "AZURE_RESOURCE_GROUP": "rg-waldinger-prod",
+    "AZUREML_WORKSPACE": "mlw-waldinger-prod",
+    "WALDINGER_MODEL_HF_ID": "mistralai/Mistral-7B-Instruct-v0.3",
 }
 
 
@@ -69,6 +74,8 @@ def test_prod_uses_key_pair_auth_from_env_vars(monkeypatch: pytest.MonkeyPatch, 
     assert isinstance(snowflake.private_key_path, EnvVar) and snowflake.private_key_path == "SNOWFLAKE_PRIVATE_KEY_PATH"
     resolved = snowflake.process_config_and_initialize()
     assert resolved.account == "acme-xy12345"
+    registry = build_resources()["model_registry"]
+    assert isinstance(registry, AzureMLModelRegistryResource) and registry.model_name == "mistral-7b-instruct"
     # What the connection is made with: dagster-snowflake's resource, with the key file and no password.
     connector = resolved.snowflake_resource()
     assert connector.private_key_path == str(key) and connector.password is None
@@ -81,6 +88,16 @@ def test_prod_needs_the_databases_to_snapshot(monkeypatch: pytest.MonkeyPatch) -
         environment.configured_databases()
     monkeypatch.setenv("WALDINGER_DATABASES", "RAW, ANALYTICS")
     assert environment.configured_databases() == ("RAW", "ANALYTICS")
+
+
+def test_prod_takes_exactly_one_model_source(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WALDINGER_ENV", "prod")
+    monkeypatch.setenv("WALDINGER_MODEL_PATH", "/models/mistral")
+    monkeypatch.setenv("WALDINGER_MODEL_HF_ID", "mistralai/Mistral-7B-Instruct-v0.3")
+    with pytest.raises(environment.SettingsError, match="only one model source"):
+        environment.model_source()
+    monkeypatch.delenv("WALDINGER_MODEL_HF_ID")
+    assert environment.model_source() == environment.ModelSourceSetting("path", "/models/mistral")
 
 
 def test_seed_refuses_prod(monkeypatch: pytest.MonkeyPatch) -> None:

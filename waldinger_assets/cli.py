@@ -152,6 +152,57 @@ def _drift(args: argparse.Namespace) -> int:
     return EXIT_BREAKING if report.breaking else EXIT_OK
 
 
+def _record_production_change(promotion) -> str:
+    """Records the promotion as a materialization of production_model, so the UI's history shows it too."""
+    import os
+
+    if not os.environ.get("DAGSTER_HOME"):
+        return "not recorded in Dagster (DAGSTER_HOME is not set)"
+    from dagster import AssetKey, AssetMaterialization, DagsterInstance
+
+    from waldinger_assets.model.assets import PRODUCTION_MODEL_KEY
+
+    with DagsterInstance.get() as instance:
+        instance.report_runless_asset_event(
+            AssetMaterialization(asset_key=AssetKey(PRODUCTION_MODEL_KEY), metadata=promotion.metadata())
+        )
+    return "recorded in Dagster"
+
+
+def _model(args: argparse.Namespace) -> int:
+    from resources.model_registry import model_registry_resource
+    from waldinger_assets.model.promotion import promote_verified, rollback_verified
+
+    resource = model_registry_resource().process_config_and_initialize()
+    registry, name = resource.registry(), resource.model_name
+    if args.action == "list":
+        versions = registry.list_versions(name)
+        if args.json:
+            print(json.dumps([v.to_json() for v in versions], indent=2))
+        else:
+            for v in versions:
+                print(f"{v.name} v{v.version}  {v.stage:<10}  {v.created_at}  sha256 {v.sha256[:12]}")
+            if not versions:
+                print(f"no version of {name} registered yet (materialize waldinger/model/registered_model)")
+        return EXIT_OK
+    if args.action == "promote":
+        promotion = promote_verified(registry, name, args.version, run_id=None)
+    else:
+        promotion = rollback_verified(registry, name, run_id=None)
+    recorded = _record_production_change(promotion)
+    summary = {
+        "model": name,
+        "version": promotion.version,
+        "previous_version": promotion.previous,
+        "reason": promotion.reason,
+    }
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        print(f"{name}: production is now version {promotion.version} (was {promotion.previous}); {recorded}")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="waldinger", description="The Waldinger LLM pipeline.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -170,6 +221,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--objects", help="accept: only these objects, comma-separated DB.SCHEMA.NAME (as Snowflake stores them)"
     )
     drift.set_defaults(handler=_drift)
+
+    model = commands.add_parser("model", help="registered versions of the model")
+    model.add_argument("action", choices=["list", "promote", "rollback"])
+    model.add_argument("--version", help="promote: the version (default: the latest registered)")
+    model.add_argument("--json", action="store_true", help="print JSON")
+    model.set_defaults(handler=_model)
     return parser
 
 
@@ -177,11 +234,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from resources.embedded_warehouse.control import WarehouseError
     from resources.environment import SettingsError
+    from waldinger_assets.model.artifact import ArtifactError
+    from waldinger_assets.model.embedded_registry import RegistryError
+    from waldinger_assets.model.promotion import PromotionError
     from waldinger_assets.schema_drift.baseline import BaselineError
 
     try:
         return args.handler(args)
-    except (SettingsError, WarehouseError, BaselineError, LookupError) as error:
+    except (
+        SettingsError,
+        WarehouseError,
+        BaselineError,
+        LookupError,
+        ArtifactError,
+        RegistryError,
+        PromotionError,
+    ) as error:
         print(f"waldinger: {error}", file=sys.stderr)
         return EXIT_ERROR
     except Exception as error:

@@ -12,6 +12,14 @@ from resources import build_resources
 from sensors import all_schedules, all_sensors
 from waldinger_assets.batch.assets import batch_input, batch_input_table
 from waldinger_assets.batch.jobs import batch_inputs_job, schema_drift_job
+from waldinger_assets.model.assets import (
+    artifact_hash_matches,
+    model_loads_and_answers,
+    model_source,
+    production_model,
+    registered_model,
+)
+from waldinger_assets.model.jobs import promote_model_job, register_model_job
 from waldinger_assets.schema_drift.assets import (
     contract_objects_have_no_breaking_drift,
     drift_report,
@@ -20,9 +28,22 @@ from waldinger_assets.schema_drift.assets import (
 )
 
 defs = Definitions(
-    assets=[batch_input_table, schema_snapshot, drift_report, batch_input],
-    asset_checks=[contract_objects_have_no_breaking_drift, warehouse_matches_baseline],
-    jobs=[schema_drift_job, batch_inputs_job],
+    assets=[
+        batch_input_table,
+        schema_snapshot,
+        drift_report,
+        batch_input,
+        model_source,
+        registered_model,
+        production_model,
+    ],
+    asset_checks=[
+        contract_objects_have_no_breaking_drift,
+        warehouse_matches_baseline,
+        artifact_hash_matches,
+        model_loads_and_answers,
+    ],
+    jobs=[schema_drift_job, batch_inputs_job, register_model_job, promote_model_job],
     schedules=all_schedules(),
     sensors=all_sensors(),
     resources=build_resources(),

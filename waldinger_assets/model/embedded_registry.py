@@ -124,6 +124,10 @@ class EmbeddedModelRegistry:
                 raise
             return version, True
 
+    def local_path(self, version: ModelVersion) -> Path:
+        """A local folder holding the version's files (here: the registry's own immutable copy)."""
+        return Path(version.path)
+
     def production(self, name: str) -> ModelVersion | None:
         return next((v for v in self.list_versions(name) if v.stage == PRODUCTION), None)
 
