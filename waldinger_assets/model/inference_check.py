@@ -25,7 +25,9 @@ def load_and_answer(artifact_dir: Path, max_new_tokens: int = CHECK_MAX_NEW_TOKE
     """transformers `from_pretrained` on the artifact, then a greedy chat completion."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as transformers_logging
 
+    transformers_logging.disable_progress_bar()  # keeps run logs readable
     started = time.perf_counter()
     tokenizer = AutoTokenizer.from_pretrained(artifact_dir)
     model = AutoModelForCausalLM.from_pretrained(artifact_dir).eval()

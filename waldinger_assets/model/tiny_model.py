@@ -72,7 +72,9 @@ def build_tiny_model(output_dir: Path, seed: int = TINY_MODEL_SEED) -> Path:
     """Writes config, safetensors weights, tokenizer and chat template to `output_dir`; same bytes every time."""
     import torch
     from transformers import GenerationConfig, MistralConfig, MistralForCausalLM
+    from transformers.utils import logging as transformers_logging
 
+    transformers_logging.disable_progress_bar()  # keeps run logs readable
     tokenizer = build_tokenizer()
     config = MistralConfig(
         vocab_size=len(tokenizer),
