@@ -1,0 +1,177 @@
+"""Azure ML Model Registry through azure-ai-ml, with the embedded registry's semantics: numbered immutable
+versions (`MLClient.models.create_or_update(Model(name, version, path, type=custom_model, tags, properties))`),
+idempotent by the artifact_sha256 tag, a Production stage, archive, and rollback to the version promoted before.
+
+The promotion history lives in the versions' tags (`promoted_at`, `promoted_by_run`); Dagster keeps the full
+history as materializations of production_model.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from waldinger_assets.model.artifact import artifact_sha256, validate_artifact
+from waldinger_assets.model.embedded_registry import (
+    ARCHIVED,
+    NONE_STAGE,
+    PRODUCTION,
+    SHA256_TAG,
+    ModelVersion,
+    RegistryError,
+)
+
+AZURE_NON_PRODUCTION_STAGE = "Development"
+
+
+def _to_version(model) -> ModelVersion:
+    created = getattr(getattr(model, "creation_context", None), "created_at", None)
+    stage = model.stage or NONE_STAGE
+    return ModelVersion(
+        name=model.name,
+        version=str(model.version),
+        path=str(model.path),
+        tags=dict(model.tags or {}),
+        properties=dict(model.properties or {}),
+        stage=PRODUCTION if stage == PRODUCTION else (ARCHIVED if stage == ARCHIVED else NONE_STAGE),
+        created_at=created.isoformat(timespec="seconds") if isinstance(created, dt.datetime) else str(created or ""),
+    )
+
+
+class AzureMLModelRegistry:
+    def __init__(self, ml_client, download_dir: Path) -> None:
+        self.client = ml_client
+        self.download_dir = Path(download_dir)
+
+    @classmethod
+    def connect(
+        cls, subscription_id: str, resource_group: str, workspace: str, download_dir: Path, credential=None, **kwargs
+    ) -> AzureMLModelRegistry:
+        from azure.ai.ml import MLClient
+
+        if credential is None:
+            from azure.identity import DefaultAzureCredential
+
+            credential = DefaultAzureCredential()
+        client = MLClient(
+            credential=credential,
+            subscription_id=subscription_id,
+            resource_group_name=resource_group,
+            workspace_name=workspace,
+            enable_telemetry=False,
+            show_progress=False,
+            **kwargs,
+        )
+        return cls(client, download_dir)
+
+    def list_versions(self, name: str) -> list[ModelVersion]:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            models = list(self.client.models.list(name=name))
+        except ResourceNotFoundError:
+            return []
+        return sorted((_to_version(m) for m in models), key=lambda v: int(v.version))
+
+    def get(self, name: str, version: str) -> ModelVersion:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            return _to_version(self.client.models.get(name=name, version=str(version)))
+        except ResourceNotFoundError:
+            known = ", ".join(v.version for v in self.list_versions(name)) or "none"
+            raise RegistryError(f"Model {name!r} has no version {version!r} (registered versions: {known}).") from None
+
+    def register(
+        self, name: str, artifact_dir: Path, tags: dict[str, str], properties: dict[str, str]
+    ) -> tuple[ModelVersion, bool]:
+        from azure.ai.ml.constants import AssetTypes
+        from azure.ai.ml.entities import Model
+
+        validate_artifact(artifact_dir)
+        sha256 = artifact_sha256(artifact_dir)
+        versions = self.list_versions(name)
+        for existing in versions:
+            if existing.sha256 == sha256:
+                return existing, False
+        number = str(max((int(v.version) for v in versions), default=0) + 1)
+        # The artifact is uploaded first and the version PUT comes last: a failure leaves no version.
+        model = self.client.models.create_or_update(
+            Model(
+                name=name,
+                version=number,
+                path=str(artifact_dir),
+                type=AssetTypes.CUSTOM_MODEL,
+                tags={**{k: str(v) for k, v in tags.items()}, SHA256_TAG: sha256},
+                properties={k: str(v) for k, v in properties.items()},
+                description=f"Registered by the Waldinger pipeline from {tags.get('source', 'unknown source')}",
+            )
+        )
+        return _to_version(model), True
+
+    def local_path(self, version: ModelVersion) -> Path:
+        """Downloads the version (once) and returns the folder that holds its config.json."""
+        target = self.download_dir / version.name / version.version
+        if not (target.exists() and any(target.rglob("config.json"))):
+            target.mkdir(parents=True, exist_ok=True)
+            self.client.models.download(name=version.name, version=version.version, download_path=str(target))
+        found = sorted(target.rglob("config.json"))
+        if not found:
+            raise RegistryError(f"{version.name} version {version.version} downloaded to {target} has no config.json.")
+        return found[0].parent
+
+    def production(self, name: str) -> ModelVersion | None:
+        return next((v for v in self.list_versions(name) if v.stage == PRODUCTION), None)
+
+    def _set_stage(self, name: str, version: str, stage: str, extra_tags: dict[str, str] | None = None) -> None:
+        model = self.client.models.get(name=name, version=version)
+        model.stage = stage
+        if extra_tags:
+            model.tags = {**(model.tags or {}), **extra_tags}
+        self.client.models.create_or_update(model)
+
+    def promote(self, name: str, version: str, run_id: str | None = None, reason: str = "promote") -> ModelVersion:
+        target = self.get(name, version)
+        if target.stage == ARCHIVED:
+            raise RegistryError(f"{name} version {version} is archived; restore it before promoting it.")
+        previous = self.production(name)
+        if previous and previous.version != target.version:
+            self._set_stage(name, previous.version, AZURE_NON_PRODUCTION_STAGE)
+        stamp = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        self._set_stage(
+            name,
+            target.version,
+            PRODUCTION,
+            {"promoted_at": stamp, "promoted_by_run": run_id or "cli", "promotion_reason": reason},
+        )
+        return self.get(name, target.version)
+
+    def promotions(self, name: str) -> list[dict]:
+        """The latest promotion of each version, oldest first (from the versions' tags)."""
+        promoted = [v for v in self.list_versions(name) if v.tags.get("promoted_at")]
+        return [
+            {
+                "at": v.tags["promoted_at"],
+                "version": v.version,
+                "run_id": v.tags.get("promoted_by_run"),
+                "reason": v.tags.get("promotion_reason"),
+                "artifact_sha256": v.sha256,
+            }
+            for v in sorted(promoted, key=lambda v: v.tags["promoted_at"])
+        ]
+
+    def rollback(self, name: str, run_id: str | None = None) -> ModelVersion:
+        current = self.production(name)
+        if current is None:
+            raise RegistryError(f"{name} has no production version to roll back from.")
+        earlier = [p["version"] for p in self.promotions(name) if p["version"] != current.version]
+        if not earlier:
+            raise RegistryError(f"{name} version {current.version} is the only version ever in production.")
+        return self.promote(name, earlier[-1], run_id=run_id, reason=f"rollback from {current.version}")
+
+    def archive(self, name: str, version: str) -> ModelVersion:
+        target = self.get(name, version)
+        if target.stage == PRODUCTION:
+            raise RegistryError(f"{name} version {version} is in production; promote another version first.")
+        self.client.models.archive(name=name, version=version)
+        return self.get(name, version)
