@@ -19,6 +19,7 @@ from waldinger_assets.model.embedded_registry import (
     SHA256_TAG,
     ModelVersion,
     RegistryError,
+    rollback_target,
 )
 
 AZURE_NON_PRODUCTION_STAGE = "Development"
@@ -161,13 +162,8 @@ class AzureMLModelRegistry:
         ]
 
     def rollback(self, name: str, run_id: str | None = None) -> ModelVersion:
-        current = self.production(name)
-        if current is None:
-            raise RegistryError(f"{name} has no production version to roll back from.")
-        earlier = [p["version"] for p in self.promotions(name) if p["version"] != current.version]
-        if not earlier:
-            raise RegistryError(f"{name} version {current.version} is the only version ever in production.")
-        return self.promote(name, earlier[-1], run_id=run_id, reason=f"rollback from {current.version}")
+        current, target = rollback_target(name, self.production(name), self.promotions(name))
+        return self.promote(name, target, run_id=run_id, reason=f"rollback from {current.version}")
 
     def archive(self, name: str, version: str) -> ModelVersion:
         target = self.get(name, version)

@@ -162,13 +162,8 @@ class EmbeddedModelRegistry:
 
     def rollback(self, name: str, run_id: str | None = None) -> ModelVersion:
         """Promotes the version that was in production before the current one."""
-        current = self.production(name)
-        if current is None:
-            raise RegistryError(f"{name} has no production version to roll back from.")
-        earlier = [p["version"] for p in self.promotions(name) if p["version"] != current.version]
-        if not earlier:
-            raise RegistryError(f"{name} version {current.version} is the only version ever in production.")
-        return self.promote(name, earlier[-1], run_id=run_id, reason=f"rollback from {current.version}")
+        current, target = rollback_target(name, self.production(name), self.promotions(name))
+        return self.promote(name, target, run_id=run_id, reason=f"rollback from {current.version}")
 
     def archive(self, name: str, version: str) -> ModelVersion:
         with self._locked(name) as model_dir:
@@ -178,6 +173,16 @@ class EmbeddedModelRegistry:
             archived = _with_stage(target, ARCHIVED)
             self._write(model_dir / version, archived)
             return archived
+
+
+def rollback_target(name: str, current: ModelVersion | None, promotions: list[dict]) -> tuple[ModelVersion, str]:
+    """(current production version, the version promoted before it), or a RegistryError saying why not."""
+    if current is None:
+        raise RegistryError(f"{name} has no production version to roll back from.")
+    earlier = [p["version"] for p in promotions if p["version"] != current.version]
+    if not earlier:
+        raise RegistryError(f"{name} version {current.version} is the only version ever in production.")
+    return current, earlier[-1]
 
 
 def _with_stage(version: ModelVersion, stage: str) -> ModelVersion:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from waldinger_assets.model.artifact import verify_sha256
+from waldinger_assets.model.embedded_registry import rollback_target
 
 
 class PromotionError(RuntimeError):
@@ -51,12 +52,8 @@ def promote_verified(registry, name: str, version: str | None, run_id: str | Non
 
 
 def rollback_verified(registry, name: str, run_id: str | None) -> Promotion:
-    current = registry.production(name)
-    history = [p["version"] for p in registry.promotions(name)]
-    earlier = [v for v in history if current is None or v != current.version]
-    if current is None or not earlier:
-        raise PromotionError(f"{name} has no earlier production version to roll back to.")
-    target = registry.get(name, earlier[-1])
+    current, target_version = rollback_target(name, registry.production(name), registry.promotions(name))
+    target = registry.get(name, target_version)
     verify_sha256(registry.local_path(target), target.sha256)
     promoted = registry.rollback(name, run_id=run_id)
     return Promotion(name, promoted.version, current.version, promoted.sha256, None, f"rollback from {current.version}")
