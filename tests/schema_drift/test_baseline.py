@@ -10,7 +10,7 @@ import pytest
 from tests.schema_drift.test_diff import ORDERS, col, snap, table
 from waldinger_assets.schema_drift.baseline import BaselineError, accept, load_baseline, write_baseline
 from waldinger_assets.schema_drift.diff import diff_snapshots
-from waldinger_assets.schema_drift.model import Snapshot
+from waldinger_assets.schema_drift.model import ObjectDefinition, Snapshot
 
 CUSTOMERS = table("CUSTOMERS", col("ID"), col("NAME", "VARCHAR(100)", 2))
 
@@ -55,8 +55,8 @@ def test_accepting_a_dropped_object_removes_it() -> None:
 
 
 def test_accepting_one_database_keeps_the_others() -> None:
-    other = Snapshot.of(["OTHER"], [])
-    previous = Snapshot.of(["DB", "OTHER"], [ORDERS])
+    other = ObjectDefinition("OTHER", "S", "KEPT", "TABLE", "PERMANENT", None, None, (col("ID"),)).with_hashes()
+    previous = Snapshot.of(["DB", "OTHER"], [ORDERS, other])
     accepted = accept(Snapshot.of(["DB"], [CUSTOMERS]), previous, databases=["DB"])
-    assert set(accepted.objects) == {CUSTOMERS.key} and accepted.databases == ("DB", "OTHER")
-    assert other.objects == {}
+    assert set(accepted.objects) == {CUSTOMERS.key, other.key} and accepted.databases == ("DB", "OTHER")
+    assert accepted.objects[other.key] is other
