@@ -59,12 +59,7 @@ def configured_databases() -> tuple[str, ...]:
 
 def requested_warehouse_port() -> int | None:
     """A fixed port for the embedded warehouse, if the user asked for one; otherwise a free one is picked."""
-    raw = os.environ.get("WALDINGER_WAREHOUSE_PORT", "").strip()
-    if not raw:
-        return None
-    if not raw.isdigit() or not 0 < int(raw) < 65536:
-        raise SettingsError(f"WALDINGER_WAREHOUSE_PORT={raw!r} is not a TCP port; set it to 1-65535 or unset it.")
-    return int(raw)
+    return _port_setting("WALDINGER_WAREHOUSE_PORT")
 
 
 @dataclass(frozen=True)
@@ -88,6 +83,7 @@ def missing_prod_settings() -> list[str]:
     if not os.environ.get("SNOWFLAKE_PRIVATE_KEY") and not os.environ.get("SNOWFLAKE_PRIVATE_KEY_PATH"):
         missing.append("SNOWFLAKE_PRIVATE_KEY_PATH (or SNOWFLAKE_PRIVATE_KEY)")
     missing += [name for name in AZURE_ML_VARIABLES if not os.environ.get(name, "").strip()]
+    missing += [name for name in SERVING_PROD_VARIABLES if not os.environ.get(name, "").strip()]
     if not any(os.environ.get(name, "").strip() for name in MODEL_SOURCE_VARIABLES):
         missing.append("WALDINGER_MODEL_PATH (or WALDINGER_MODEL_HF_ID or WALDINGER_MODEL_AZUREML_URI)")
     return missing
@@ -170,10 +166,7 @@ def batch_start_date() -> str:
 
 def max_prompt_chars() -> int:
     """Prompts longer than this are flagged in the batch input (they cannot fit the model's context window)."""
-    raw = os.environ.get("WALDINGER_MAX_PROMPT_CHARS", "16000").strip()
-    if not raw.isdigit() or int(raw) <= 0:
-        raise SettingsError(f"WALDINGER_MAX_PROMPT_CHARS={raw!r} is not a positive integer.")
-    return int(raw)
+    return _positive_int("WALDINGER_MAX_PROMPT_CHARS", 16000)
 
 
 def storage_dir() -> Path:
@@ -246,3 +239,83 @@ def code_version() -> str:
         return result.stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return "unknown"
+
+
+# Where the two deployments run in prod (names from the infra_pulumi stack outputs).
+SERVING_PROD_VARIABLES = ("WALDINGER_CONTAINER_APP", "WALDINGER_PIPES_STORAGE_ACCOUNT_URL")
+
+
+def require_serving_prod_settings() -> None:
+    missing = [name for name in AZURE_ML_VARIABLES + SERVING_PROD_VARIABLES if not os.environ.get(name, "").strip()]
+    if missing:
+        raise SettingsError(
+            f"WALDINGER_ENV=prod serves the model from Azure and needs: {', '.join(missing)}. Export them (the "
+            "infra_pulumi stack outputs name them), or run with WALDINGER_ENV=local."
+        )
+
+
+def _port_setting(name: str) -> int | None:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return None
+    if not raw.isdigit() or not 0 < int(raw) < 65536:
+        raise SettingsError(f"{name}={raw!r} is not a TCP port; set it to 1-65535 or unset it.")
+    return int(raw)
+
+
+def requested_serve_port() -> int | None:
+    """A fixed port for the local real-time endpoint (WALDINGER_SERVE_PORT); otherwise a free one is picked."""
+    return _port_setting("WALDINGER_SERVE_PORT")
+
+
+ENGINES = ("auto", "transformers", "vllm")
+
+
+def inference_engine() -> str:
+    """WALDINGER_ENGINE: auto (vLLM where installed with a GPU, else transformers), transformers or vllm."""
+    raw = os.environ.get("WALDINGER_ENGINE", "auto").strip().lower() or "auto"
+    if raw not in ENGINES:
+        raise SettingsError(f"WALDINGER_ENGINE={raw!r} is not an engine; use one of {', '.join(ENGINES)}.")
+    return raw
+
+
+def _positive_int(name: str, default: int) -> int:
+    raw = os.environ.get(name, str(default)).strip()
+    if not raw.isdigit() or int(raw) <= 0:
+        raise SettingsError(f"{name}={raw!r} is not a positive integer.")
+    return int(raw)
+
+
+def batch_max_tokens() -> int:
+    """Completion tokens per batch prompt (WALDINGER_BATCH_MAX_TOKENS)."""
+    return _positive_int("WALDINGER_BATCH_MAX_TOKENS", 32)
+
+
+def batch_size() -> int:
+    """Prompts per engine call in the batch job (WALDINGER_BATCH_SIZE)."""
+    return _positive_int("WALDINGER_BATCH_SIZE", 32)
+
+
+@dataclass(frozen=True)
+class AzureServingSettings:
+    """Names and values of the prod serving settings that are not secrets."""
+
+    container_app: str
+    container_name: str
+    compute: str
+    environment: str
+    pipes_storage_account_url: str
+    pipes_container: str
+
+
+def azure_serving_settings() -> AzureServingSettings:
+    require_serving_prod_settings()
+    return AzureServingSettings(
+        container_app=os.environ["WALDINGER_CONTAINER_APP"].strip(),
+        container_name=os.environ.get("WALDINGER_CONTAINER_NAME", "vllm").strip() or "vllm",
+        compute=os.environ.get("WALDINGER_AML_COMPUTE", "waldinger-batch").strip() or "waldinger-batch",
+        environment=os.environ.get("WALDINGER_AML_ENVIRONMENT", "waldinger-serving@latest").strip()
+        or "waldinger-serving@latest",
+        pipes_storage_account_url=os.environ["WALDINGER_PIPES_STORAGE_ACCOUNT_URL"].strip(),
+        pipes_container=os.environ.get("WALDINGER_PIPES_CONTAINER", "dagster-pipes").strip() or "dagster-pipes",
+    )

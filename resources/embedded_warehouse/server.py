@@ -61,11 +61,38 @@ def attached_databases(instance) -> list[str]:
     return [name for (name,) in rows]
 
 
+def answer_data_errors_like_snowflake() -> None:
+    """fakesnow answers some DuckDB errors with HTTP 500, which the Snowflake connector retries until its
+    network timeout (minutes of silence). Real Snowflake answers these as statement errors, so do the same:
+    a NOT NULL or type violation fails the statement at once and the client can roll back."""
+    import duckdb
+    import snowflake.connector.errors
+    from fakesnow.cursor import FakeSnowflakeCursor
+
+    original = FakeSnowflakeCursor._execute
+    as_statement_errors = {
+        duckdb.ConstraintException: (100072, "22000"),  # NULL result in a non-nullable column
+        duckdb.ConversionException: (100038, "22018"),  # numeric value is not recognized
+        duckdb.TransactionException: (90105, "25000"),  # the transaction was aborted by an earlier error
+    }
+
+    def execute(self, *args, **kwargs):
+        try:
+            return original(self, *args, **kwargs)
+        except tuple(as_statement_errors) as error:
+            errno, sqlstate = next(v for k, v in as_statement_errors.items() if isinstance(error, k))
+            message = str(error.args[0]).split("\n")[0]
+            raise snowflake.connector.errors.ProgrammingError(msg=message, errno=errno, sqlstate=sqlstate) from error
+
+    FakeSnowflakeCursor._execute = execute
+
+
 def serve(data_dir: Path, host: str, port: int) -> None:
     import fakesnow.server as fakesnow_server
     import uvicorn
     from starlette.responses import JSONResponse
 
+    answer_data_errors_like_snowflake()
     instance = open_persistent_instance(data_dir / "databases")
     fakesnow_server.shared_fs = instance
 

@@ -113,3 +113,11 @@ def verify_sha256(artifact_dir: Path, expected: str) -> None:
             f"{artifact_dir} does not match its registered hash: sha256 {actual}, registered {expected}. "
             "The files changed after registration; register the artifact again or restore it."
         )
+
+
+def find_artifact_dir(root: Path) -> Path:
+    """The downloaded folder that holds the model's config.json (the artifact the sha256 was computed over)."""
+    found = sorted(Path(root).rglob("config.json"), key=lambda p: (len(p.parts), str(p)))
+    if not found:
+        raise ArtifactError(f"{root} holds no config.json; the downloaded model version is not a transformers model.")
+    return found[0].parent

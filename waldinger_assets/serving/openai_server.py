@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -238,7 +239,9 @@ def create_app(engine, model_name: str, model_version: str, max_batch: int = 16,
         return JSONResponse({"object": "list", "data": [entry]})
 
     async def health(_request: Request) -> JSONResponse:
-        return JSONResponse({"status": "ok", "model": model_name, "version": model_version, "engine": engine.name})
+        return JSONResponse(
+            {"status": "ok", "model": model_name, "version": model_version, "engine": engine.name, "pid": os.getpid()}
+        )
 
     async def prometheus(_request: Request) -> PlainTextResponse:
         return PlainTextResponse(metrics.render(model_name), media_type="text/plain; version=0.0.4")
@@ -272,6 +275,7 @@ def main() -> None:
     parser.add_argument("--engine", default="auto", choices=["auto", "transformers", "vllm"])
     parser.add_argument("--max-batch", type=int, default=16)
     parser.add_argument("--batch-window-ms", type=float, default=5.0)
+    parser.add_argument("--instance-dir", help="the folder `waldinger serve` keeps this server's state in")
     args = parser.parse_args()
 
     import uvicorn
