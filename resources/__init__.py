@@ -14,9 +14,11 @@ def build_resources() -> dict[str, Any]:
 
     from resources import environment
     from resources.alerts import alerts_resource
+    from resources.batch_files import batch_files_resource
     from resources.model_registry import model_registry_resource
     from resources.model_source import model_source_resource
     from resources.schema_drift import schema_drift_settings
+    from resources.serving import batch_compute_resource, realtime_deployment_resource
     from resources.warehouse import warehouse_resource
 
     if environment.current_environment() is environment.Environment.PROD:
@@ -27,5 +29,8 @@ def build_resources() -> dict[str, Any]:
         "alerts": alerts_resource(),
         "model_registry": model_registry_resource(),
         "model_source_settings": model_source_resource(),
+        "realtime_endpoint": realtime_deployment_resource(),
+        "batch_compute": batch_compute_resource(),
+        "batch_files": batch_files_resource(),
         "io_manager": FilesystemIOManager(base_dir=str(environment.storage_dir())),
     }

@@ -27,7 +27,7 @@ HOST = "127.0.0.1"
 STOP_TIMEOUT_S = 30.0
 
 
-def _import_root() -> str:
+def import_root() -> str:
     """The folder that holds the project's packages, so a server starts from any working directory."""
     return str(Path(__file__).resolve().parents[1])
 
@@ -130,7 +130,7 @@ class BackgroundServer:
         that started it) and waits until `is_ready(pid)`. Call with the lock held."""
         self.folder.mkdir(parents=True, exist_ok=True)
         log = open(self.log_file, "ab")  # noqa: SIM115 - handed to the child process
-        env = {**os.environ, "PYTHONPATH": _import_root() + os.pathsep + os.environ.get("PYTHONPATH", "")}
+        env = {**os.environ, "PYTHONPATH": import_root() + os.pathsep + os.environ.get("PYTHONPATH", "")}
         process = subprocess.Popen(
             [sys.executable, "-m", self.module, *arguments],
             stdin=subprocess.DEVNULL,

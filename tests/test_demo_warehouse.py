@@ -62,7 +62,7 @@ def test_seeded_warehouse_holds_the_catalog(seeded_data_dir: Path) -> None:
     counts = _object_counts(seeded_data_dir)
     tables = sum(c[0] for c in counts.values())
     views = sum(c[1] for c in counts.values())
-    assert tables == len(catalog.tables) + 1  # + the batch input table
+    assert tables == len(catalog.tables) + 2  # + the batch input and output tables
     assert views == len(catalog.views)
     assert tables + views >= 3_000
     assert sum(c[2] for c in counts.values()) >= 10

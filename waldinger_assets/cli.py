@@ -203,6 +203,43 @@ def _model(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _serve(args: argparse.Namespace) -> int:
+    from resources import environment
+    from waldinger_assets.serving import local_endpoint
+
+    if environment.current_environment() is not environment.Environment.LOCAL:
+        raise environment.SettingsError(
+            f"`waldinger serve {args.action}` manages the local real-time endpoint; in prod the endpoint is the "
+            "Azure Container App (its URL is in the metadata of waldinger/serving/realtime_deployment). Unset "
+            "WALDINGER_ENV (or set it to local) to use it."
+        )
+    data_dir = environment.data_dir()
+    if args.action == "stop":
+        was_running = local_endpoint.stop(data_dir)
+        if args.json:
+            print(json.dumps({"stopped": was_running}))
+        else:
+            print("local endpoint stopped" if was_running else "local endpoint was not running")
+        return EXIT_OK
+    if args.action == "start":
+        from resources.model_registry import model_registry_resource
+        from waldinger_assets.serving.deployment import production_artifact
+
+        resource = model_registry_resource().process_config_and_initialize()
+        artifact = production_artifact(resource.registry(), resource.model_name, with_local_files=True)
+        local_endpoint.start(
+            data_dir, artifact, port=environment.requested_serve_port(), engine=environment.inference_engine()
+        )
+    status = local_endpoint.status(data_dir)
+    if args.json:
+        print(json.dumps(status.to_json(), indent=2))
+    elif status.running:
+        print(f"local endpoint serving {status.model} version {status.version} at {status.url} (pid {status.pid})")
+    else:
+        print("local endpoint not running; start it with `waldinger serve start`")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="waldinger", description="The Waldinger LLM pipeline.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -227,6 +264,11 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument("--version", help="promote: the version (default: the latest registered)")
     model.add_argument("--json", action="store_true", help="print JSON")
     model.set_defaults(handler=_model)
+
+    serve = commands.add_parser("serve", help="the local real-time endpoint (OpenAI API) for the production version")
+    serve.add_argument("action", choices=["start", "stop", "status"])
+    serve.add_argument("--json", action="store_true", help="print one JSON object")
+    serve.set_defaults(handler=_serve)
     return parser
 
 
@@ -238,6 +280,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from waldinger_assets.model.embedded_registry import RegistryError
     from waldinger_assets.model.promotion import PromotionError
     from waldinger_assets.schema_drift.baseline import BaselineError
+    from waldinger_assets.serving.deployment import DeploymentError
 
     try:
         return args.handler(args)
@@ -249,6 +292,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ArtifactError,
         RegistryError,
         PromotionError,
+        DeploymentError,
     ) as error:
         print(f"waldinger: {error}", file=sys.stderr)
         return EXIT_ERROR

@@ -1,21 +1,40 @@
-"""Dagster glue for the batch domain: the input table and each day's validated batch input.
+"""Dagster glue for the batch domain: the input table, each day's validated batch input, and each day's batch
+outputs in Snowflake.
+
+Both partitioned assets take a whole partition range in one run (BackfillPolicy.single_run), so
+`dagster asset materialize --partition-range` and UI backfills load the model once for the range.
 
 (No `from __future__ import annotations`: Dagster reads the context type hint at definition time.)
 """
 
 import datetime as dt
+import json
+import time
 
-from dagster import AssetExecutionContext, AssetSpec, MetadataValue, Output, asset
+from dagster import (
+    AssetExecutionContext,
+    AssetIn,
+    AssetSpec,
+    BackfillPolicy,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+)
 
 from resources import environment
+from resources.batch_files import BatchFilesResource
+from resources.serving import BatchComputeResource
 from resources.warehouse import WarehouseResource
+from waldinger_assets.batch.output_table import BATCH_OUTPUT_TABLE
 from waldinger_assets.batch.partitions import daily_partitions
 from waldinger_assets.batch.validation import validate_prompts, validation_counts
 from waldinger_assets.demo_warehouse.catalog import BATCH_INPUT_TABLE
 from waldinger_assets.schema_drift.assets import DRIFT_REPORT_KEY
+from waldinger_assets.serving.assets import BATCH_DEPLOYMENT_KEY
 from waldinger_assets.snowflake_sql import qualified_name
 
 BATCH_INPUT_KEY = ["waldinger", "batch", "batch_input"]
+BATCH_OUTPUTS_KEY = list(BATCH_OUTPUT_TABLE)
 
 batch_input_table = AssetSpec(
     key=list(BATCH_INPUT_TABLE),
@@ -28,39 +47,137 @@ batch_input_table = AssetSpec(
 )
 
 
+def _days(context: AssetExecutionContext) -> list[dt.date]:
+    return [dt.date.fromisoformat(key) for key in context.partition_keys]
+
+
 @asset(
     key=BATCH_INPUT_KEY,
     deps=[batch_input_table.key, DRIFT_REPORT_KEY],
     partitions_def=daily_partitions,
+    backfill_policy=BackfillPolicy.single_run(),
     group_name="batch",
-    kinds={"snowflake", "pandas"},
+    kinds={"snowflake", "python"},
     description=(
-        "One day's prompts, read from the input table and validated: every row kept, each with a status "
-        "(ok, null_prompt, empty_prompt, too_long, duplicate_id). Downstream of the drift gate: a blocking "
-        "check failure on the drift report stops it in the same run."
+        "Each day's prompts, read from the input table and validated: every row kept, each with a status "
+        "(ok, null_prompt, empty_prompt, too_long, control_characters, duplicate_id); only ok rows go to the "
+        "model. Downstream of the drift gate: a blocking check failure on the drift report stops it in the "
+        "same run."
     ),
 )
-def batch_input(context: AssetExecutionContext, warehouse: WarehouseResource) -> Output:
-    import pandas as pd
+def batch_input(
+    context: AssetExecutionContext, warehouse: WarehouseResource, batch_files: BatchFilesResource
+) -> MaterializeResult:
+    from waldinger_assets.batch.job_files import write_validated
 
-    day = dt.date.fromisoformat(context.partition_key)
     table = qualified_name(*BATCH_INPUT_TABLE)
+    per_day = {}
     with warehouse.get_connection() as connection:
         cursor = connection.cursor()
-        cursor.execute(
-            f'SELECT "PROMPT_ID", "PROMPT" FROM {table} WHERE "PROMPT_DATE" = %s ORDER BY "PROMPT_ID", "CREATED_AT"',
-            (day,),
-        )
-        rows = cursor.fetchall()
-    validated = validate_prompts(rows, max_chars=environment.max_prompt_chars())
-    counts = validation_counts(validated)
-    frame = pd.DataFrame(
-        {
-            "prompt_id": [v.prompt_id for v in validated],
-            "prompt_date": [day] * len(validated),
-            "prompt": [v.prompt for v in validated],
-            "status": [v.status for v in validated],
+        for day in _days(context):
+            cursor.execute(
+                f'SELECT "PROMPT_ID", "PROMPT" FROM {table} WHERE "PROMPT_DATE" = %s '
+                'ORDER BY "PROMPT_ID", "CREATED_AT"',
+                (day,),
+            )
+            validated = validate_prompts(cursor.fetchall(), max_chars=environment.max_prompt_chars())
+            write_validated(batch_files.validated_prompts(day), validated)
+            per_day[day.isoformat()] = validation_counts(validated)
+            context.log.info(
+                f"{day}: {per_day[day.isoformat()]['rows']} prompts, {per_day[day.isoformat()]['valid']} valid"
+            )
+    totals = {key: sum(counts[key] for counts in per_day.values()) for key in next(iter(per_day.values()))}
+    metadata = {key: MetadataValue.int(value) for key, value in totals.items()}
+    if len(per_day) > 1:
+        metadata["per_day"] = MetadataValue.json(per_day)
+    return MaterializeResult(metadata=metadata)
+
+
+@asset(
+    key=BATCH_OUTPUTS_KEY,
+    deps=[BATCH_INPUT_KEY],
+    ins={"batch_deployment": AssetIn(key=BATCH_DEPLOYMENT_KEY)},
+    partitions_def=daily_partitions,
+    backfill_policy=BackfillPolicy.single_run(),
+    group_name="batch",
+    kinds={"snowflake", "python"},
+    description=(
+        "Each day's completions, one row per input row (rows in = rows out): prompt id, completion, tokens, "
+        "latency, status and error message, model name, version and artifact sha256, code version and run id. "
+        "Runs the batch deployment (the batch job through Dagster Pipes), then replaces the day in "
+        "WALDINGER.LLM.BATCH_OUTPUTS in one transaction: a re-run leaves no duplicates, a failed run leaves the "
+        "previous rows."
+    ),
+)
+def batch_outputs(
+    context: AssetExecutionContext,
+    batch_deployment: dict,
+    warehouse: WarehouseResource,
+    batch_files: BatchFilesResource,
+    batch_compute: BatchComputeResource,
+) -> MaterializeResult:
+    from waldinger_assets.batch.job_files import read_results, read_validated, request_lines, write_requests
+    from waldinger_assets.batch.output_table import Lineage, output_rows, replace_partitions
+    from waldinger_assets.serving.deployment import DeploymentError, ServedArtifact
+
+    artifact = ServedArtifact.from_json(batch_deployment)
+    days = _days(context)
+    prompts = {}
+    for day in days:
+        path = batch_files.validated_prompts(day)
+        if not path.exists():
+            raise DeploymentError(
+                f"No validated prompts for {day} at {path}; materialize waldinger/batch/batch_input for it."
+            )
+        prompts[day] = read_validated(path)
+    folder = batch_files.job_folder(context.run.run_id)
+    requests_file, results_file = folder / "requests.jsonl", folder / "results.jsonl"
+    requests = [
+        line
+        for day in days
+        for line in request_lines(day, prompts[day], artifact.model, environment.batch_max_tokens())
+    ]
+    write_requests(requests_file, requests)
+    started = time.perf_counter()
+    figures = batch_compute.run_job(
+        context,
+        artifact=artifact,
+        requests_file=requests_file,
+        output_file=results_file,
+        fingerprint=f"{artifact.model}:{artifact.version}",
+    )
+    job_seconds = time.perf_counter() - started
+    results = read_results(results_file)
+    lineage = Lineage(
+        artifact.model, artifact.version, artifact.sha256, environment.code_version()[:64], context.run.run_id
+    )
+    created_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    rows_by_day = {
+        day: output_rows(day, prompts[day], results, lineage, environment.max_prompt_chars(), created_at)
+        for day in days
+    }
+    for day, rows in rows_by_day.items():
+        if len(rows) != len(prompts[day]):
+            raise RuntimeError(f"{day}: {len(prompts[day])} prompts in but {len(rows)} rows out; nothing written.")
+    with warehouse.get_connection() as connection:
+        written = replace_partitions(connection, rows_by_day)
+    statuses: dict[str, int] = {}
+    for rows in rows_by_day.values():
+        for row in rows:
+            statuses[row.status] = statuses.get(row.status, 0) + 1
+    completion_tokens = sum(row.completion_tokens or 0 for rows in rows_by_day.values() for row in rows)
+    context.log.info(f"wrote {sum(written.values())} rows for {len(days)} day(s): {json.dumps(statuses)}")
+    return MaterializeResult(
+        metadata={
+            "rows": MetadataValue.int(sum(written.values())),
+            "rows_per_day": MetadataValue.json({day.isoformat(): count for day, count in written.items()}),
+            "statuses": MetadataValue.json(statuses),
+            "requests_sent": MetadataValue.int(len(requests)),
+            "completion_tokens": MetadataValue.int(completion_tokens),
+            "job_wall_seconds": MetadataValue.float(round(job_seconds, 2)),
+            "job_reported": MetadataValue.json(figures),
+            "model_version": MetadataValue.text(artifact.version),
+            "artifact_sha256": MetadataValue.text(artifact.sha256),
+            "table": MetadataValue.text(".".join(BATCH_OUTPUTS_KEY)),
         }
     )
-    context.log.info(f"{day}: {counts['rows']} prompts, {counts['valid']} valid")
-    return Output(frame, metadata={key: MetadataValue.int(value) for key, value in counts.items()})

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from waldinger_assets.batch.output_table import create_table_sql as batch_output_table_sql
 from waldinger_assets.demo_warehouse.catalog import (
     BATCH_INPUT_TABLE,
     DATABASE_LAYOUT,
@@ -142,6 +143,7 @@ def seed(connect: Callable, today: dt.date | None = None, catalog: DemoCatalog |
     with connect() as connection:
         cursor = connection.cursor()
         cursor.execute(batch_input_table_sql())
+        cursor.execute(batch_output_table_sql())  # the pipeline's own table, so the baseline knows it
         inserted, dates = _insert_prompts(cursor, today)
     return SeedResult(
         tables_created=len(new_tables),

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 import uuid
@@ -25,6 +24,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from waldinger_assets.batch.job_files import write_jsonl
 from waldinger_assets.serving.engine import ChatRequest, ChatResult, EngineError
 from waldinger_assets.serving.openai_server import BadRequest, parse_chat_request
 
@@ -185,15 +185,6 @@ def run_batch(
     return outputs, figures
 
 
-def write_jsonl_atomically(path: Path, lines: Iterable[dict]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with temporary.open("w", encoding="utf-8") as handle:
-        for line in lines:
-            handle.write(json.dumps(line, ensure_ascii=False) + "\n")
-    os.replace(temporary, path)
-
-
 def _open_pipes(blob_account_url: str | None):
     """Pipes over the environment (PipesSubprocessClient) or over Blob Storage (PipesAzureMLClient); run by
     hand, a no-op context without the warning dagster-pipes prints for that case."""
@@ -237,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
         engine = load_engine(model_dir, prefer=args.engine)
         with args.input.open(encoding="utf-8") as handle:
             outputs, figures = run_batch(engine, handle, args.batch_size, args.fingerprint, log=pipes.log.info)
-        write_jsonl_atomically(args.output, outputs)
+        write_jsonl(args.output, outputs)
         pipes.report_asset_materialization(metadata={f"job_{key}": value for key, value in figures.items()})
     print(json.dumps(figures), file=sys.stderr)
     return 0
