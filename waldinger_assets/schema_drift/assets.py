@@ -11,6 +11,7 @@ from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
     AssetExecutionContext,
+    BackfillPolicy,
     MaterializeResult,
     MetadataValue,
     asset,
@@ -35,6 +36,7 @@ WAREHOUSE_CHECK = "warehouse_matches_baseline"
 @asset(
     key=SNAPSHOT_KEY,
     group_name="schema_drift",
+    backfill_policy=BackfillPolicy.single_run(),  # runs once in a backfill of the daily batch (the gate)
     kinds={"snowflake", "python"},
     description=(
         "The canonical definition of every database, schema, table, view and column in the configured databases, "
@@ -74,6 +76,7 @@ def schema_snapshot(
     key=DRIFT_REPORT_KEY,
     deps=[SNAPSHOT_KEY],
     group_name="schema_drift",
+    backfill_policy=BackfillPolicy.single_run(),
     kinds={"python"},
     description=(
         "Typed differences between this run's snapshot and the reviewed baseline, each with its severity. "

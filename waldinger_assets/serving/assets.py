@@ -9,6 +9,7 @@ from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
     AssetExecutionContext,
+    BackfillPolicy,
     MetadataValue,
     Output,
     asset,
@@ -104,6 +105,7 @@ def endpoint_serves_production_version(
     key=BATCH_DEPLOYMENT_KEY,
     deps=[PRODUCTION_MODEL_KEY],
     group_name="serving",
+    backfill_policy=BackfillPolicy.single_run(),  # runs once in a backfill of the daily batch
     kinds={"azureml", "python"},
     description=(
         "The batch deployment: which registered version the daily batch job runs, and where (a local "

@@ -1,0 +1,253 @@
+"""The daily batch end to end on the embedded warehouse and the tiny model: the drift gate, the batch
+deployment of the production version, each day's outputs in WALDINGER.LLM.BATCH_OUTPUTS. Re-runs replace a
+day (no duplicates), a partition range runs as one run, concurrent days don't collide, a crashing engine fails
+the run and keeps the previous rows, and a re-run recovers. The CLI's --partition-range works too."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import subprocess
+import threading
+from pathlib import Path
+
+import pytest
+from dagster import DagsterInstance, Definitions, FilesystemIOManager
+
+from resources.alerts import AlertsResource
+from resources.batch_files import BatchFilesResource
+from resources.model_registry import EmbeddedModelRegistryResource
+from resources.schema_drift import SchemaDriftSettings
+from resources.serving import LocalBatchComputeResource
+from resources.warehouse import embedded_warehouse
+from tests.helpers import REPO_ROOT, VENV_BIN, waldinger_cli
+from waldinger_assets.batch.assets import batch_input, batch_input_table, batch_outputs
+from waldinger_assets.batch.jobs import daily_batch_job
+from waldinger_assets.demo_warehouse.catalog import DemoCatalog
+from waldinger_assets.demo_warehouse.prompts import prompts_for_date, utc_today
+from waldinger_assets.demo_warehouse.seed import seed
+from waldinger_assets.model.embedded_registry import EmbeddedModelRegistry
+from waldinger_assets.model.tiny_model import TINY_MODEL_NAME, build_tiny_model
+from waldinger_assets.schema_drift.assets import (
+    contract_objects_have_no_breaking_drift,
+    drift_report,
+    schema_snapshot,
+    warehouse_matches_baseline,
+)
+from waldinger_assets.serving.assets import batch_deployment
+
+pytestmark = pytest.mark.slow
+TODAY = utc_today()
+DAYS = [TODAY - dt.timedelta(days=offset) for offset in (3, 2, 1)]
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory: pytest.TempPathFactory):
+    from resources.embedded_warehouse import control
+
+    root = tmp_path_factory.mktemp("batch")
+    data_dir = root / "data"
+    warehouse = embedded_warehouse(data_dir)
+    seed(warehouse.get_connection, today=TODAY, catalog=DemoCatalog(tables=(), views=()))
+    registry = EmbeddedModelRegistry(data_dir / "registry")
+    version, _ = registry.register(
+        TINY_MODEL_NAME, build_tiny_model(root / "tiny"), tags={"artifact_sha256": ""}, properties={}
+    )
+    registry.promote(TINY_MODEL_NAME, version.version)
+    settings = SchemaDriftSettings(
+        databases=["WALDINGER"],
+        contract_objects=["WALDINGER.LLM.PROMPTS", "WALDINGER.LLM.BATCH_OUTPUTS"],
+        baseline_path=str(root / "baseline.json"),
+        history_dir=str(root / "history"),
+        dagster_ui_url="http://dagster.test",
+    )
+    definitions = Definitions(
+        assets=[batch_input_table, schema_snapshot, drift_report, batch_deployment, batch_input, batch_outputs],
+        asset_checks=[contract_objects_have_no_breaking_drift, warehouse_matches_baseline],
+        jobs=[daily_batch_job],
+        resources={
+            "warehouse": warehouse,
+            "schema_drift": settings,
+            "alerts": AlertsResource(outbox_path=str(root / "outbox.jsonl")),
+            "model_registry": EmbeddedModelRegistryResource(
+                model_name=TINY_MODEL_NAME, root=str(data_dir / "registry")
+            ),
+            "batch_compute": LocalBatchComputeResource(batch_size=32, engine="transformers"),
+            "batch_files": BatchFilesResource(root=str(root / "storage")),
+            "io_manager": FilesystemIOManager(base_dir=str(root / "storage")),
+        },
+    )
+
+    class Pipeline:
+        job = definitions.resolve_job_def("daily_batch")
+        instance = DagsterInstance.ephemeral()
+
+        def __init__(self):
+            self.root, self.data_dir, self.registry, self.settings = root, data_dir, registry, settings
+
+        def run(self, day: dt.date, last: dt.date | None = None, instance: DagsterInstance | None = None):
+            instance = instance or self.instance
+            if last is None:
+                return self.job.execute_in_process(
+                    partition_key=day.isoformat(), instance=instance, raise_on_error=False
+                )
+            tags = {
+                "dagster/asset_partition_range_start": day.isoformat(),
+                "dagster/asset_partition_range_end": last.isoformat(),
+            }
+            return self.job.execute_in_process(tags=tags, instance=instance, raise_on_error=False)
+
+        def query(self, sql: str, *params):
+            with warehouse.get_connection() as connection:
+                cursor = connection.cursor()
+                cursor.execute(sql, params)
+                return cursor.fetchall()
+
+        def rows(self, day: dt.date) -> int:
+            return self.query('SELECT COUNT(*) FROM WALDINGER.LLM.BATCH_OUTPUTS WHERE "PROMPT_DATE" = %s', day)[0][0]
+
+    yield Pipeline()
+    control.stop(data_dir)
+
+
+def test_a_day_lands_once_with_every_row_and_its_lineage(pipeline) -> None:
+    day = DAYS[0]
+    first = pipeline.run(day)
+    assert first.success
+    expected = len(prompts_for_date(day))
+    assert pipeline.rows(day) == expected, "rows in = rows out"
+    statuses = dict(
+        pipeline.query(
+            'SELECT "STATUS", COUNT(*) FROM WALDINGER.LLM.BATCH_OUTPUTS WHERE "PROMPT_DATE" = %s GROUP BY 1', day
+        )
+    )
+    assert {"ok", "null_prompt", "empty_prompt", "too_long", "control_characters"} <= set(statuses)
+    lineage = pipeline.query(
+        'SELECT DISTINCT "MODEL_NAME", "MODEL_VERSION", "ARTIFACT_SHA256", "DAGSTER_RUN_ID" '
+        'FROM WALDINGER.LLM.BATCH_OUTPUTS WHERE "PROMPT_DATE" = %s',
+        day,
+    )
+    production = pipeline.registry.production(TINY_MODEL_NAME)
+    assert lineage == [(TINY_MODEL_NAME, production.version, production.sha256, first.run_id)]
+    ok = pipeline.query(
+        'SELECT COUNT(*) FROM WALDINGER.LLM.BATCH_OUTPUTS WHERE "PROMPT_DATE" = %s AND "STATUS" = \'ok\' '
+        'AND "COMPLETION" IS NOT NULL AND "COMPLETION_TOKENS" > 0 AND "LATENCY_MS" > 0',
+        day,
+    )[0][0]
+    assert ok == statuses["ok"]
+    metadata = first.asset_materializations_for_node("WALDINGER__LLM__BATCH_OUTPUTS")[0].metadata
+    assert metadata["rows"].value == expected
+    assert metadata["job_reported"].value["job_rows"] == statuses["ok"], "the job's figures came back through Pipes"
+
+    again = pipeline.run(day)
+    assert again.success
+    assert pipeline.rows(day) == expected, "a re-run replaces the day: no duplicates"
+    run_ids = pipeline.query(
+        'SELECT DISTINCT "DAGSTER_RUN_ID" FROM WALDINGER.LLM.BATCH_OUTPUTS WHERE "PROMPT_DATE" = %s', day
+    )
+    assert run_ids == [(again.run_id,)]
+
+
+def test_a_partition_range_is_one_run_and_concurrent_days_do_not_collide(pipeline) -> None:
+    result = pipeline.run(DAYS[0], DAYS[2])
+    assert result.success
+    assert [pipeline.rows(day) for day in DAYS] == [len(prompts_for_date(day)) for day in DAYS]
+    assert len(result.get_asset_materialization_events()) >= 3 * 2, "each day of each partitioned asset"
+
+    results = {}
+    # Two runs at once, as two run workers would (each with its own Dagster instance storage).
+    instances = {day: DagsterInstance.ephemeral() for day in DAYS[1:]}
+    threads = [
+        threading.Thread(target=lambda d=d: results.update({d: pipeline.run(d, instance=instances[d])}))
+        for d in DAYS[1:]
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(results) == DAYS[1:] and all(r.success for r in results.values())
+    assert [pipeline.rows(day) for day in DAYS] == [len(prompts_for_date(day)) for day in DAYS]
+
+
+def test_an_engine_crash_fails_the_day_keeps_its_rows_and_a_rerun_recovers(pipeline) -> None:
+    day = DAYS[1]
+    assert pipeline.run(day).success
+    before = pipeline.query(
+        'SELECT "DAGSTER_RUN_ID", COUNT(*) FROM WALDINGER.LLM.BATCH_OUTPUTS WHERE "PROMPT_DATE" = %s GROUP BY 1', day
+    )
+    production = pipeline.registry.production(TINY_MODEL_NAME)
+    weights = pipeline.registry.local_path(production) / "model.safetensors"
+    kept = pipeline.root / "weights.bak"
+    shutil.copy2(weights, kept)
+    weights.write_bytes(b"the disk failed")  # the engine cannot load: the job process dies
+    try:
+        crashed = pipeline.run(day)
+    finally:
+        shutil.copy2(kept, weights)
+    assert not crashed.success
+    assert (
+        pipeline.query(
+            'SELECT "DAGSTER_RUN_ID", COUNT(*) FROM WALDINGER.LLM.BATCH_OUTPUTS WHERE "PROMPT_DATE" = %s GROUP BY 1',
+            day,
+        )
+        == before
+    ), "nothing lost, nothing half-written"
+
+    recovered = pipeline.run(day)
+    assert recovered.success and pipeline.rows(day) == len(prompts_for_date(day))
+
+
+def test_breaking_drift_on_the_output_table_blocks_the_batch(pipeline) -> None:
+    day = DAYS[2]
+    assert pipeline.run(day).success
+    before = pipeline.rows(day)
+    drift_env = {
+        "WALDINGER_DATA_DIR": str(pipeline.data_dir),
+        "WALDINGER_DATABASES": "WALDINGER",
+        "WALDINGER_BASELINE": pipeline.settings.baseline_path,
+        "WALDINGER_SCHEMA_HISTORY_DIR": pipeline.settings.history_dir,
+    }
+    assert waldinger_cli("drift", "accept", env=drift_env).returncode == 0
+    pipeline.query('ALTER TABLE WALDINGER.LLM.BATCH_OUTPUTS DROP COLUMN "FINISH_REASON"')
+    try:
+        blocked = pipeline.run(day)
+        assert not blocked.success
+        materialized = {e.asset_key.to_user_string() for e in blocked.get_asset_materialization_events()}
+        assert "WALDINGER/LLM/BATCH_OUTPUTS" not in materialized
+        assert pipeline.rows(day) == before
+    finally:
+        pipeline.query('ALTER TABLE WALDINGER.LLM.BATCH_OUTPUTS ADD COLUMN "FINISH_REASON" VARCHAR(16)')
+
+
+def test_the_cli_backfills_a_partition_range(pipeline, tmp_path: Path) -> None:
+    """`dagster asset materialize --partition-range` against the project's own definitions."""
+    from resources.embedded_warehouse import control
+
+    env = {
+        **os.environ,
+        "WALDINGER_DATA_DIR": str(pipeline.data_dir),
+        "WALDINGER_DATABASES": "WALDINGER",
+        "WALDINGER_BASELINE": str(tmp_path / "baseline.json"),
+        "WALDINGER_STORAGE_DIR": str(tmp_path / "storage"),
+        "WALDINGER_SCHEMA_HISTORY_DIR": str(tmp_path / "history"),
+        "WALDINGER_ENGINE": "transformers",
+        "DAGSTER_HOME": str(tmp_path / "dagster_home"),
+    }
+    (tmp_path / "dagster_home").mkdir()
+    assert control.status(pipeline.data_dir).running
+    command = [str(VENV_BIN / "dagster"), "asset", "materialize", "-m", "waldinger_assets.definitions"]
+    command += ["--select", "waldinger/schema_drift/schema_snapshot,waldinger/schema_drift/drift_report,"]
+    command[-1] += "waldinger/serving/batch_deployment,waldinger/batch/batch_input,WALDINGER/LLM/BATCH_OUTPUTS"
+    command += ["--partition-range", f"{DAYS[0].isoformat()}...{DAYS[2].isoformat()}"]
+    finished = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=REPO_ROOT, env=env)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    assert "RUN_SUCCESS" in finished.stderr + finished.stdout
+    run_ids = {
+        day: pipeline.query(
+            'SELECT DISTINCT "DAGSTER_RUN_ID" FROM WALDINGER.LLM.BATCH_OUTPUTS WHERE "PROMPT_DATE" = %s', day
+        )
+        for day in DAYS
+    }
+    assert len({tuple(ids) for ids in run_ids.values()}) == 1, "one run wrote the whole range"
+    assert [pipeline.rows(day) for day in DAYS] == [len(prompts_for_date(day)) for day in DAYS]
