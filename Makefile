@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 export WALDINGER_DATA_DIR ?= $(CURDIR)/.waldinger
 export DAGSTER_HOME ?= $(WALDINGER_DATA_DIR)/dagster_home
 
-.PHONY: install demo dev test lint validate warehouse-stop clean
+.PHONY: install demo dev test lint validate stop warehouse-stop clean
 
 install: $(STAMP)
 
@@ -35,6 +35,9 @@ demo: $(STAMP) $(DAGSTER_HOME)
 	@echo "  make dev                        the Dagster UI (asset graph, runs, metadata) on http://127.0.0.1:3000"
 	@echo "  $(BIN)/waldinger drift report   drift against schema_baseline/local.json (accept with: waldinger drift accept)"
 	@echo "  $(BIN)/waldinger warehouse status --json   how any Snowflake client reaches the embedded warehouse"
+	@echo "  $(BIN)/waldinger serve status --json       the OpenAI-compatible endpoint serving the production model"
+	@echo "  WALDINGER.LLM.BATCH_OUTPUTS       today's batch completions, one row per prompt (in the embedded warehouse)"
+	@echo "  make stop                        stops the endpoint and the warehouse"
 	@echo "  $(WALDINGER_DATA_DIR)   data: warehouse files, schema history, alerts outbox, Dagster runs"
 
 dev: $(STAMP) $(DAGSTER_HOME)
@@ -55,9 +58,14 @@ test: $(STAMP)
 	if [ $$status -eq 5 ]; then echo "pytest collected no tests: the suite is broken"; exit 1; fi; \
 	exit $$status
 
+stop: $(STAMP)
+	$(BIN)/waldinger serve stop
+	$(BIN)/waldinger warehouse stop
+
 warehouse-stop: $(STAMP)
 	$(BIN)/waldinger warehouse stop
 
 clean:
+	-test -x $(BIN)/waldinger && $(BIN)/waldinger serve stop
 	-test -x $(BIN)/waldinger && $(BIN)/waldinger warehouse stop
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

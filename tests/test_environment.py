@@ -9,6 +9,7 @@ from dagster import EnvVar
 
 from resources import build_resources, environment
 from resources.model_registry import AzureMLModelRegistryResource
+from resources.serving import AzureMLBatchComputeResource, ContainerAppsRealtimeResource
 from resources.warehouse import EmbeddedWarehouseResource, SnowflakeWarehouseResource
 from tests.helpers import waldinger_cli
 
@@ -23,6 +24,8 @@ PROD_SNOWFLAKE = {
     "AZURE_RESOURCE_GROUP": "rg-waldinger-prod",
     "AZUREML_WORKSPACE": "mlw-waldinger-prod",
     "WALDINGER_MODEL_HF_ID": "mistralai/Mistral-7B-Instruct-v0.3",
+    "WALDINGER_CONTAINER_APP": "ca-waldinger-llm",
+    "WALDINGER_PIPES_STORAGE_ACCOUNT_URL": "https://stwaldinger.blob.core.windows.net",
 }
 
 
@@ -50,6 +53,8 @@ def test_prod_without_settings_names_every_missing_variable(monkeypatch: pytest.
         "SNOWFLAKE_ROLE",
         "SNOWFLAKE_WAREHOUSE",
         "SNOWFLAKE_PRIVATE_KEY_PATH",
+        "WALDINGER_CONTAINER_APP",
+        "WALDINGER_PIPES_STORAGE_ACCOUNT_URL",
     ):
         assert name in message
 
@@ -79,6 +84,13 @@ def test_prod_uses_key_pair_auth_from_env_vars(monkeypatch: pytest.MonkeyPatch, 
     # What the connection is made with: dagster-snowflake's resource, with the key file and no password.
     connector = resolved.snowflake_resource()
     assert connector.private_key_path == str(key) and connector.password is None
+    # Both deployments go to Azure, with the subscription as a variable name too.
+    resources = build_resources()
+    realtime, batch = resources["realtime_endpoint"], resources["batch_compute"]
+    assert isinstance(realtime, ContainerAppsRealtimeResource) and realtime.app_name == "ca-waldinger-llm"
+    assert isinstance(batch, AzureMLBatchComputeResource) and batch.compute == "waldinger-batch"
+    assert batch.subscription_id == "AZURE_SUBSCRIPTION_ID" and isinstance(batch.subscription_id, EnvVar)
+    assert batch.environment == "waldinger-serving@latest" and batch.pipes_container == "dagster-pipes"
 
 
 def test_prod_needs_the_databases_to_snapshot(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -10,6 +10,7 @@ import pytest
 from dagster import DagsterInstance, Definitions, FilesystemIOManager
 
 from resources.alerts import AlertsResource
+from resources.batch_files import BatchFilesResource
 from resources.schema_drift import SchemaDriftSettings
 from resources.warehouse import embedded_warehouse
 from tests.helpers import waldinger_cli
@@ -56,6 +57,7 @@ def gate(data_dir: Path, tmp_path: Path):
             "warehouse": warehouse,
             "schema_drift": settings,
             "alerts": AlertsResource(outbox_path=str(outbox)),
+            "batch_files": BatchFilesResource(root=str(tmp_path / "storage")),
             "io_manager": FilesystemIOManager(base_dir=str(tmp_path / "storage")),
         },
     )
