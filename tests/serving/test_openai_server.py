@@ -4,6 +4,7 @@ answers bad input with a clear 400."""
 from __future__ import annotations
 
 import json
+import os
 import socket
 import threading
 import time
@@ -93,7 +94,8 @@ def test_concurrent_requests_are_batched_and_match_one_at_a_time(base_url: str, 
 
 def test_health_and_prometheus_metrics(base_url: str) -> None:
     with urllib.request.urlopen(f"{base_url}/health", timeout=10) as response:
-        assert json.loads(response.read()) == {"status": "ok", "model": MODEL, "version": "7", "engine": "transformers"}
+        health = json.loads(response.read())
+    assert health == {"status": "ok", "model": MODEL, "version": "7", "engine": "transformers", "pid": os.getpid()}
     post(f"{base_url}/v1/chat/completions", {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 3})
     with urllib.request.urlopen(f"{base_url}/metrics", timeout=10) as response:
         text = response.read().decode()
