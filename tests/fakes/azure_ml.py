@@ -386,3 +386,14 @@ def patch_blob_storage(transport: FakeTransport, monkeypatch) -> None:
 
     monkeypatch.setattr(bsh, "BlobServiceClient", _BSC)
     monkeypatch.setattr(bsh, "ContainerClient", _CC)
+
+
+def block_real_network(monkeypatch) -> None:
+    """Any attempt to reach a real host fails the test: the fakes must answer everything."""
+    import socket
+
+    def no_network(*args, **kwargs):
+        raise AssertionError(f"real network access attempted: {args!r}")
+
+    monkeypatch.setattr(socket.socket, "connect", no_network)
+    monkeypatch.setattr(socket, "getaddrinfo", no_network)

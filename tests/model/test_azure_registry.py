@@ -3,12 +3,20 @@ endpoints (tests/fakes/azure_ml.py), and the tests assert the REST requests it m
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
 import pytest
 
-from tests.fakes.azure_ml import RG, SUB, WS, FakeCredential, FakeTransport, install_routes, patch_blob_storage
+from tests.fakes.azure_ml import (
+    RG,
+    SUB,
+    WS,
+    FakeCredential,
+    FakeTransport,
+    block_real_network,
+    install_routes,
+    patch_blob_storage,
+)
 from waldinger_assets.model.azure_registry import AzureMLModelRegistry
 from waldinger_assets.model.embedded_registry import PRODUCTION, SHA256_TAG, RegistryError
 from waldinger_assets.model.tiny_model import build_tiny_model
@@ -24,11 +32,7 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def azure(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
-    def no_network(*args, **kwargs):
-        raise AssertionError(f"real network access attempted: {args!r}")
-
-    monkeypatch.setattr(socket.socket, "connect", no_network)
-    monkeypatch.setattr(socket, "getaddrinfo", no_network)
+    block_real_network(monkeypatch)
     transport = FakeTransport()
     install_routes(transport)
     patch_blob_storage(transport, monkeypatch)

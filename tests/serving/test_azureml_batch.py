@@ -5,7 +5,6 @@ talks Pipes through the fake Blob Storage with dagster_pipes' own loader and wri
 the cluster."""
 
 import json
-import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +27,7 @@ from tests.fakes.azure_ml import (
     WS,
     FakeCredential,
     FakeTransport,
+    block_real_network,
     install_routes,
     patch_blob_storage,
 )
@@ -66,11 +66,7 @@ class Azure:
 
 @pytest.fixture
 def azure(monkeypatch: pytest.MonkeyPatch) -> Azure:
-    def no_network(*args, **kwargs):
-        raise AssertionError(f"real network access attempted: {args!r}")
-
-    monkeypatch.setattr(socket.socket, "connect", no_network)
-    monkeypatch.setattr(socket, "getaddrinfo", no_network)
+    block_real_network(monkeypatch)
     transport = FakeTransport()
     install_routes(transport)
     jobs = install_job_routes(transport, script=_answer_every_request)

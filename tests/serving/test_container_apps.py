@@ -8,14 +8,13 @@ import hashlib
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from tests.fakes.azure_ml import RG, SUB, WS, FakeCredential
+from tests.fakes.azure_ml import RG, SUB, WS, FakeCredential, block_real_network
 from tests.fakes.container_apps import ENV_DOMAIN, REVISION_SUFFIX, FakeContainerApps
 from waldinger_assets.model.artifact import ArtifactError, artifact_sha256
 from waldinger_assets.serving import container_entrypoint
@@ -74,11 +73,7 @@ SIDECAR = {
 
 @pytest.fixture
 def azure(monkeypatch: pytest.MonkeyPatch):
-    def no_network(*args, **kwargs):
-        raise AssertionError(f"real network access attempted: {args!r}")
-
-    monkeypatch.setattr(socket.socket, "connect", no_network)
-    monkeypatch.setattr(socket, "getaddrinfo", no_network)
+    block_real_network(monkeypatch)
     service = FakeContainerApps(polls_before_done=1)
     service.add_app(APP, [vllm_container(), SIDECAR], secrets=[{"name": "hf-token", "value": HF_TOKEN_VALUE}])
     credential = FakeCredential()

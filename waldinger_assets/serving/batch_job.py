@@ -26,7 +26,7 @@ from pathlib import Path
 
 from waldinger_assets.batch.job_files import write_jsonl
 from waldinger_assets.serving.engine import ChatRequest, ChatResult, EngineError
-from waldinger_assets.serving.openai_server import BadRequest, parse_chat_request
+from waldinger_assets.serving.openai_server import BadRequest, chat_completion, parse_chat_request
 
 CHAT_COMPLETIONS_URL = "/v1/chat/completions"
 
@@ -65,26 +65,7 @@ def parse_batch_line(raw: str, line_number: int, context_window: int) -> BatchLi
 
 def completion_line(line: BatchLine, result: ChatResult, fingerprint: str) -> dict:
     request_id = f"batch-req-{uuid.uuid4().hex}"
-    body = {
-        "id": f"chatcmpl-{uuid.uuid4().hex}",
-        "object": "chat.completion",
-        "created": int(time.time()),
-        "model": line.model,
-        "system_fingerprint": fingerprint,
-        "choices": [
-            {
-                "index": 0,
-                "message": {"role": "assistant", "content": result.text},
-                "finish_reason": result.finish_reason,
-                "logprobs": None,
-            }
-        ],
-        "usage": {
-            "prompt_tokens": result.prompt_tokens,
-            "completion_tokens": result.completion_tokens,
-            "total_tokens": result.prompt_tokens + result.completion_tokens,
-        },
-    }
+    body = chat_completion(result, line.model, fingerprint)
     return {
         "id": f"batch-{uuid.uuid4().hex}",
         "custom_id": line.custom_id,

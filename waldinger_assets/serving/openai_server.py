@@ -120,6 +120,30 @@ def parse_chat_request(body: dict, context_window: int) -> ChatRequest:
     )
 
 
+def chat_completion(result: ChatResult, model: str | None, fingerprint: str) -> dict:
+    """The OpenAI `chat.completion` object for one engine result (the endpoint's and the batch job's)."""
+    return {
+        "id": f"chatcmpl-{uuid.uuid4().hex}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "system_fingerprint": fingerprint,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": result.text},
+                "finish_reason": result.finish_reason,
+                "logprobs": None,
+            }
+        ],
+        "usage": {
+            "prompt_tokens": result.prompt_tokens,
+            "completion_tokens": result.completion_tokens,
+            "total_tokens": result.prompt_tokens + result.completion_tokens,
+        },
+    }
+
+
 class Batcher:
     """Collects concurrent requests into batches for the engine."""
 
@@ -209,28 +233,7 @@ def create_app(engine, model_name: str, model_version: str, max_batch: int = 16,
         metrics.generation_tokens += result.completion_tokens
         metrics.success[result.finish_reason] = metrics.success.get(result.finish_reason, 0) + 1
         metrics.observe_latency(time.perf_counter() - started)
-        return JSONResponse(
-            {
-                "id": f"chatcmpl-{uuid.uuid4().hex}",
-                "object": "chat.completion",
-                "created": int(time.time()),
-                "model": model_name,
-                "system_fingerprint": f"{model_name}:{model_version}",
-                "choices": [
-                    {
-                        "index": 0,
-                        "message": {"role": "assistant", "content": result.text},
-                        "finish_reason": result.finish_reason,
-                        "logprobs": None,
-                    }
-                ],
-                "usage": {
-                    "prompt_tokens": result.prompt_tokens,
-                    "completion_tokens": result.completion_tokens,
-                    "total_tokens": result.prompt_tokens + result.completion_tokens,
-                },
-            }
-        )
+        return JSONResponse(chat_completion(result, model_name, f"{model_name}:{model_version}"))
 
     async def models(_request: Request) -> JSONResponse:
         entry = {"id": model_name, "object": "model", "created": created, "owned_by": "waldinger"}
