@@ -47,6 +47,14 @@ dev: $(STAMP) $(DAGSTER_HOME)
 validate: $(STAMP)
 	$(BIN)/dagster definitions validate -w workspace.yaml
 
+# The one command CI and developers use to materialize assets (.github/scripts/materialize.sh; the local
+# embedded environment unless WALDINGER_ENV=prod is exported). SELECT, PARTITION and PARTITION_RANGE given on
+# the command line reach the script through the environment (README "CI/CD: GitHub Actions"), e.g.
+#   make materialize SELECT='waldinger/schema_drift/schema_snapshot,waldinger/schema_drift/drift_report'
+.PHONY: materialize
+materialize: $(STAMP) $(DAGSTER_HOME)
+	DAGSTER_BIN=$(BIN)/dagster .github/scripts/materialize.sh
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .

@@ -319,3 +319,19 @@ def azure_serving_settings() -> AzureServingSettings:
         pipes_storage_account_url=os.environ["WALDINGER_PIPES_STORAGE_ACCOUNT_URL"].strip(),
         pipes_container=os.environ.get("WALDINGER_PIPES_CONTAINER", "dagster-pipes").strip() or "dagster-pipes",
     )
+
+
+def sensor_interval_seconds() -> int:
+    """Seconds between ticks of the project's sensors (WALDINGER_SENSOR_INTERVAL_S; each tick is cheap: one
+    metadata query per watched database, one query on the input table, one registry read)."""
+    return _positive_int("WALDINGER_SENSOR_INTERVAL_S", 60)
+
+
+def daily_batch_cron() -> str:
+    """When the daily batch runs the day that just ended (WALDINGER_DAILY_BATCH_CRON, UTC; 00:30 by default)."""
+    raw = os.environ.get("WALDINGER_DAILY_BATCH_CRON", "30 0 * * *").strip()
+    from dagster._utils.schedules import is_valid_cron_string
+
+    if not is_valid_cron_string(raw):
+        raise SettingsError(f"WALDINGER_DAILY_BATCH_CRON={raw!r} is not a cron expression; e.g. '30 0 * * *'.")
+    return raw

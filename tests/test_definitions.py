@@ -65,14 +65,21 @@ def graph_snapshot() -> dict:
             "deps": sorted(parent.to_user_string() for parent in node.parent_keys),
             "partitioned": node.partitions_def is not None,
             "materializable": node.is_materializable,
+            "automation": node.automation_condition.get_label() if node.automation_condition else None,
         }
     repository = defs.get_repository_def()
     return {
         "assets": assets,
         "checks": sorted(key.to_user_string() for key in graph.asset_check_keys),
         "jobs": sorted(job.name for job in repository.get_all_jobs() if not job.name.startswith("__")),
-        "schedules": sorted(schedule.name for schedule in repository.schedule_defs),
-        "sensors": sorted(sensor.name for sensor in repository.sensor_defs),
+        "schedules": {
+            schedule.name: {"cron": schedule.cron_schedule, "job": schedule.job_name}
+            for schedule in sorted(repository.schedule_defs, key=lambda s: s.name)
+        },
+        "sensors": {
+            sensor.name: {"jobs": sorted(job.name for job in sensor.jobs) if sensor.has_jobs else []}
+            for sensor in sorted(repository.sensor_defs, key=lambda s: s.name)
+        },
     }
 
 

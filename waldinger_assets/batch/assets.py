@@ -14,8 +14,11 @@ import time
 from dagster import (
     AssetExecutionContext,
     AssetIn,
+    AssetSelection,
     AssetSpec,
+    AutomationCondition,
     BackfillPolicy,
+    Failure,
     MaterializeResult,
     MetadataValue,
     asset,
@@ -49,6 +52,36 @@ batch_input_table = AssetSpec(
 
 def _days(context: AssetExecutionContext) -> list[dt.date]:
     return [dt.date.fromisoformat(key) for key in context.partition_keys]
+
+
+# Declarative automation of the outputs: today's partition follows its validated input when that was
+# materialized by a run that did not also write the outputs (the batch_inputs job, the UI), but only while the
+# blocking drift check on the drift report has passed: `all_deps_blocking_checks_passed` carries the gate across
+# runs (a blocking check alone only acts inside its own run, Dagster issue #17332). Updates of the drift report
+# and of the batch deployment do not re-run a day by themselves (a new model version does not rewrite history).
+BATCH_OUTPUTS_AUTOMATION = (
+    AutomationCondition.eager().replace(
+        "any_deps_updated",
+        AutomationCondition.any_deps_updated().ignore(AssetSelection.assets(DRIFT_REPORT_KEY, BATCH_DEPLOYMENT_KEY)),
+    )
+    & AutomationCondition.all_deps_blocking_checks_passed()
+).with_label("eager_behind_the_drift_gate")
+
+
+def refuse_unless_drift_gate_passed(context: AssetExecutionContext) -> None:
+    """The in-asset gate: this run's evaluation of the contract check if it made one, else the latest one."""
+    from waldinger_assets.schema_drift.gate import PASSED, drift_gate_state
+
+    gate = drift_gate_state(context.instance, context.run.run_id)
+    if gate.status != PASSED:
+        raise Failure(
+            description=(
+                f"Not writing batch outputs: {gate.describe()}. Fix the warehouse or accept the drift with "
+                "`waldinger drift accept`, then run the daily_batch job (it runs the drift gate first), or "
+                "materialize waldinger/schema_drift/drift_report before the outputs."
+            ),
+            allow_retries=False,
+        )
 
 
 @asset(
@@ -95,10 +128,11 @@ def batch_input(
 
 @asset(
     key=BATCH_OUTPUTS_KEY,
-    deps=[BATCH_INPUT_KEY],
+    deps=[BATCH_INPUT_KEY, DRIFT_REPORT_KEY],
     ins={"batch_deployment": AssetIn(key=BATCH_DEPLOYMENT_KEY)},
     partitions_def=daily_partitions,
     backfill_policy=BackfillPolicy.single_run(),
+    automation_condition=BATCH_OUTPUTS_AUTOMATION,
     group_name="batch",
     kinds={"snowflake", "python"},
     description=(
@@ -106,7 +140,7 @@ def batch_input(
         "latency, status and error message, model name, version and artifact sha256, code version and run id. "
         "Runs the batch deployment (the batch job through Dagster Pipes), then replaces the day in "
         "WALDINGER.LLM.BATCH_OUTPUTS in one transaction: a re-run leaves no duplicates, a failed run leaves the "
-        "previous rows."
+        "previous rows. Writes nothing unless the blocking drift check passed (in this run, or last)."
     ),
 )
 def batch_outputs(
@@ -120,6 +154,7 @@ def batch_outputs(
     from waldinger_assets.batch.output_table import Lineage, output_rows, replace_partitions
     from waldinger_assets.serving.deployment import DeploymentError, ServedArtifact
 
+    refuse_unless_drift_gate_passed(context)
     artifact = ServedArtifact.from_json(batch_deployment)
     days = _days(context)
     prompts = {}
@@ -139,15 +174,18 @@ def batch_outputs(
     ]
     write_requests(requests_file, requests)
     started = time.perf_counter()
-    figures = batch_compute.run_job(
-        context,
-        artifact=artifact,
-        requests_file=requests_file,
-        output_file=results_file,
-        fingerprint=f"{artifact.model}:{artifact.version}",
-    )
+    if requests:
+        figures = batch_compute.run_job(
+            context,
+            artifact=artifact,
+            requests_file=requests_file,
+            output_file=results_file,
+            fingerprint=f"{artifact.model}:{artifact.version}",
+        )
+        results = read_results(results_file)
+    else:  # no valid prompt: no model load, no cluster job; the day still gets its rows (or none)
+        figures, results = {"job": "not started: no valid prompt"}, {}
     job_seconds = time.perf_counter() - started
-    results = read_results(results_file)
     lineage = Lineage(
         artifact.model, artifact.version, artifact.sha256, environment.code_version()[:64], context.run.run_id
     )

@@ -50,3 +50,34 @@ def alert_on_breaking_drift(report: DriftReport, history, alerts, run_link: str)
     delivery = alerts.send(title, text, link=run_link, kind="schema_drift")
     history.write_state(ALERT_STATE, {"fingerprint": fingerprint, "run_link": run_link})
     return f"sent to {delivery.delivered_to}"
+
+
+def report_alerted(report_json: dict | None) -> bool:
+    """Whether the drift report of a run sent (or had already sent) the alert for its breaking drift."""
+    alert = (report_json or {}).get("alert", "")
+    return alert.startswith(("sent to", "already alerted"))
+
+
+def check_failure_alert(report_json: dict | None, run_id: str) -> tuple[str, str]:
+    """Title and text for a contract check that failed, or could not run, without the report alerting."""
+    if report_json is None:
+        return (
+            "Schema drift gate could not decide: the drift check did not complete",
+            f"Run {run_id} ended before the contract check could read a drift report, so the daily batch is "
+            "not running. Open the run to see why (the warehouse may be unreachable), then re-execute it.",
+        )
+    contract = set(report_json.get("contract_objects", []))
+    blocking = [
+        change
+        for change in report_json.get("changes", [])
+        if change.get("severity") == "breaking"
+        and (change.get("object") in contract or change.get("before") in contract)
+    ]
+    lines = [
+        f"- {change['change']}: {change['object']}" + (f" column {change['column']}" if change.get("column") else "")
+        for change in blocking[:ALERT_LINES]
+    ]
+    if len(blocking) > ALERT_LINES:
+        lines.append(f"- … and {len(blocking) - ALERT_LINES} more")
+    lines.append("Accept intended changes with `waldinger drift accept`; otherwise fix the warehouse.")
+    return f"Schema drift blocks the pipeline: {len(blocking)} breaking change(s) on contract objects", "\n".join(lines)

@@ -98,13 +98,14 @@ def drift_report(
     report_json = report.to_json()
     report_json["baseline_path"] = str(baseline_path)
     report_json["run_id"] = context.run_id
-    path = history.save_report(report_json, context.run_id)
     if not report.baseline_present:
         context.log.warning(
             f"No baseline at {baseline_path}: nothing blocks. Record one with `waldinger drift accept`."
         )
     run_link = f"{schema_drift.dagster_ui_url}/runs/{context.run_id}"
     alert = alert_on_breaking_drift(report, history, alerts, run_link)
+    report_json["alert"] = alert  # the drift alert sensor reads it: no second alert for the same failure
+    path = history.save_report(report_json, context.run_id)
     counts = report.counts()
     return MaterializeResult(
         metadata={
