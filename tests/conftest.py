@@ -36,15 +36,17 @@ def data_dir(tmp_path: Path) -> Iterator[Path]:
 
 @pytest.fixture(scope="session")
 def seeded_data_dir() -> Iterator[Path]:
-    """A data directory whose embedded warehouse holds the full demo seed (seeded once per session)."""
+    """A data directory whose embedded warehouse holds the full demo seed (seeded once per session, for the
+    day the session started: SESSION_TODAY, so a suite that runs past midnight UTC sees the same days)."""
     from resources.embedded_warehouse import control
     from resources.warehouse import embedded_warehouse
+    from tests.helpers import SESSION_TODAY
     from waldinger_assets.demo_warehouse.seed import seed
 
     directory = SESSION_ROOT / "seeded"
     directory.mkdir()
     control.start(directory)
-    seed(embedded_warehouse(directory).get_connection)
+    seed(embedded_warehouse(directory).get_connection, today=SESSION_TODAY)
     yield directory
     control.stop(directory)
 

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from resources.warehouse import embedded_warehouse
+from tests.helpers import SESSION_TODAY
 from waldinger_assets.demo_warehouse.catalog import DATABASE_LAYOUT, build_catalog
-from waldinger_assets.demo_warehouse.prompts import VERY_LONG_PROMPT_CHARS, prompts_for_date, utc_today
+from waldinger_assets.demo_warehouse.prompts import VERY_LONG_PROMPT_CHARS, prompts_for_date
 from waldinger_assets.demo_warehouse.seed import seed
 from waldinger_assets.snowflake_sql import qualified_name, quote_identifier
 
@@ -94,7 +95,7 @@ def test_seeded_prompts_cover_the_last_week(seeded_data_dir: Path) -> None:
         "FROM WALDINGER.LLM.PROMPTS GROUP BY PROMPT_DATE ORDER BY PROMPT_DATE",
     )
     dates = [row[0] for row in rows]
-    today = utc_today()
+    today = SESSION_TODAY
     assert {today - dt.timedelta(days=offset) for offset in range(7)} <= set(dates)
     for day, count, nulls, empties, longest in rows:
         assert count == len(prompts_for_date(day))
@@ -109,7 +110,7 @@ def test_seeding_again_changes_nothing_and_keeps_user_changes(seeded_data_dir: P
     name = qualified_name(table.database, table.schema, table.name)
     _query(seeded_data_dir, f"ALTER TABLE {name} ADD COLUMN ADDED_BY_USER VARCHAR(10)")
 
-    result = seed(embedded_warehouse(seeded_data_dir).get_connection)
+    result = seed(embedded_warehouse(seeded_data_dir).get_connection, today=SESSION_TODAY)
 
     assert (result.tables_created, result.views_created, result.prompt_rows_inserted) == (0, 0, 0)
     assert result.objects_existing == build_catalog().object_count
