@@ -256,7 +256,7 @@ def test_the_script_passes_its_inputs_to_dagster_and_prints_no_secret(
 
 
 @pytest.mark.slow
-def test_the_script_fails_when_the_drift_gate_blocks(
+def test_the_script_materializes_locally_and_fails_when_the_drift_gate_blocks(
     data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from resources.warehouse import embedded_warehouse
@@ -284,20 +284,24 @@ def test_the_script_fails_when_the_drift_gate_blocks(
         **settings,
     )
 
+    first = run_script(env, timeout=300)
+    assert first.returncode == 0, first.stdout[-2000:] + first.stderr[-4000:]
+    assert f"--partition {today.isoformat()}" in first.stdout
     for name, value in settings.items():
         monkeypatch.setenv(name, value)
     from resources.batch_files import batch_files_resource
 
     prompts = batch_files_resource().validated_prompts(today)
+    assert prompts.is_file() and prompts.read_text().strip(), f"no validated prompts at {prompts}"
+    written = prompts.stat().st_mtime_ns
+
     accepted = waldinger_cli("drift", "accept", env=settings)
     assert accepted.returncode == 0, accepted.stderr
     with warehouse.get_connection() as connection:
         connection.cursor().execute('ALTER TABLE "WALDINGER"."LLM"."PROMPTS" DROP COLUMN "USER_ID"')
 
-    # (The script's successful path, with a partition range, runs in tests/batch/test_batch_outputs.py.)
     blocked = run_script(env, timeout=300)
     output = blocked.stdout + blocked.stderr
-    assert f"--partition {today.isoformat()}" in blocked.stdout
     assert blocked.returncode not in (0, 2), output[-4000:]
     assert CONTRACT_CHECK in output, "the blocking check failed in the run"
-    assert not prompts.exists(), "a blocked run writes no batch input"
+    assert prompts.stat().st_mtime_ns == written, "a blocked run writes no batch input"

@@ -63,39 +63,36 @@ class Deployment:
     def start(self) -> None:
         self.home.mkdir()
         (self.home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-        self._spawn("webserver", "dagster-webserver", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(self.port))
-        self.wait_for("the webserver to answer", lambda: get_json(f"http://127.0.0.1:{self.port}/server_info"))
         # The model version sensor would deploy the endpoint (CPU this 2-core machine needs for the runs under
-        # test; it has its own tests): stopped the way an operator would, before the daemon starts.
-        state = self.graphql(
-            """query ($selector: SensorSelector!) { sensorOrError(sensorSelector: $selector) {
-                 ... on Sensor { sensorState { id } } } }""",
-            {"selector": self.selector("model_version_sensor")},
-        )["sensorOrError"]["sensorState"]
-        stopped = self.graphql(
-            """mutation ($id: String!) { stopSensor(id: $id) {
-                 ... on StopSensorMutationResult { instigationState { status } } } }""",
-            {"id": state["id"]},
+        # test); it has its own tests. Stopped the way an operator would, before the daemon starts.
+        stopped = subprocess.run(
+            [str(VENV_BIN / "dagster"), "sensor", "stop", "model_version_sensor", "-w", "workspace.yaml"],
+            cwd=REPO_ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            stdin=subprocess.DEVNULL,
         )
-        assert stopped["stopSensor"]["instigationState"]["status"] == "STOPPED", stopped
-        self._spawn("daemon", "dagster-daemon", "run", "-w", "workspace.yaml")
-
-    def _spawn(self, name: str, executable: str, *args: str) -> None:
-        log = open(self.root / f"{name}.log", "w")  # noqa: SIM115 - closed with the process
-        self.processes.append(
-            subprocess.Popen(
-                [str(VENV_BIN / executable), *args],
-                cwd=REPO_ROOT,
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
+        assert stopped.returncode == 0, stopped.stdout + stopped.stderr
+        commands = {
+            "webserver": [VENV_BIN / "dagster-webserver", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", self.port],
+            "daemon": [VENV_BIN / "dagster-daemon", "run", "-w", "workspace.yaml"],
+        }
+        for name, command in commands.items():
+            log = open(self.root / f"{name}.log", "w")  # noqa: SIM115 - closed with the process
+            self.processes.append(
+                subprocess.Popen(
+                    [str(part) for part in command],
+                    cwd=REPO_ROOT,
+                    env=self.env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    start_new_session=True,
+                )
             )
-        )
-
-    def selector(self, sensor: str) -> dict:
-        return {"repositoryLocationName": "waldinger", "repositoryName": "__repository__", "sensorName": sensor}
+        self.wait_for("the webserver to answer", lambda: get_json(f"http://127.0.0.1:{self.port}/server_info"))
 
     def stop(self) -> None:
         """Stops the webserver, the daemon, their code servers and run workers, the endpoint and warehouse."""
@@ -246,7 +243,7 @@ def test_the_daemon_holds_the_batch_on_drift_and_runs_it_once_accepted(deploymen
         "the batch input sensor to hold the day",
         lambda: DAY.isoformat() in deployment.sensor_cursor("batch_input_sensor").get("held", {}),
     )
-    time.sleep(6)  # more ticks of every sensor: still nothing may write outputs
+    time.sleep(8)  # more ticks of every sensor: still nothing may write outputs
     assert deployment.outputs(DAY) == 0, "no batch output while the drift is unaccepted"
     assert not deployment.runs_by("batch_input_sensor", "SUCCESS")
 

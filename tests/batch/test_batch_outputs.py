@@ -221,11 +221,9 @@ def test_breaking_drift_on_the_output_table_blocks_the_batch(pipeline) -> None:
 
 
 def test_the_cli_backfills_a_partition_range(pipeline, tmp_path: Path) -> None:
-    """`dagster asset materialize --partition-range` against the project's own definitions, through the script
-    CI runs (.github/scripts/materialize.sh, `make materialize`)."""
+    """`dagster asset materialize --partition-range` against the project's own definitions."""
     from resources.embedded_warehouse import control
 
-    days = DAYS[:2]
     env = {
         **os.environ,
         "WALDINGER_DATA_DIR": str(pipeline.data_dir),
@@ -235,14 +233,13 @@ def test_the_cli_backfills_a_partition_range(pipeline, tmp_path: Path) -> None:
         "WALDINGER_SCHEMA_HISTORY_DIR": str(tmp_path / "history"),
         "WALDINGER_ENGINE": "transformers",
         "DAGSTER_HOME": str(tmp_path / "dagster_home"),
-        "DAGSTER_BIN": str(VENV_BIN / "dagster"),
-        "SELECT": "waldinger/schema_drift/schema_snapshot,waldinger/schema_drift/drift_report,"
-        "waldinger/serving/batch_deployment,waldinger/batch/batch_input,WALDINGER/LLM/BATCH_OUTPUTS",
-        "PARTITION_RANGE": f"{days[0].isoformat()}...{days[-1].isoformat()}",
     }
     (tmp_path / "dagster_home").mkdir()
     assert control.status(pipeline.data_dir).running
-    command = [str(REPO_ROOT / ".github" / "scripts" / "materialize.sh")]
+    command = [str(VENV_BIN / "dagster"), "asset", "materialize", "-m", "waldinger_assets.definitions"]
+    command += ["--select", "waldinger/schema_drift/schema_snapshot,waldinger/schema_drift/drift_report,"]
+    command[-1] += "waldinger/serving/batch_deployment,waldinger/batch/batch_input,WALDINGER/LLM/BATCH_OUTPUTS"
+    command += ["--partition-range", f"{DAYS[0].isoformat()}...{DAYS[2].isoformat()}"]
     finished = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=REPO_ROOT, env=env)
     assert finished.returncode == 0, finished.stderr[-3000:]
     assert "RUN_SUCCESS" in finished.stderr + finished.stdout
@@ -250,7 +247,7 @@ def test_the_cli_backfills_a_partition_range(pipeline, tmp_path: Path) -> None:
         day: pipeline.query(
             'SELECT DISTINCT "DAGSTER_RUN_ID" FROM WALDINGER.LLM.BATCH_OUTPUTS WHERE "PROMPT_DATE" = %s', day
         )
-        for day in days
+        for day in DAYS
     }
     assert len({tuple(ids) for ids in run_ids.values()}) == 1, "one run wrote the whole range"
-    assert [pipeline.rows(day) for day in days] == [len(prompts_for_date(day)) for day in days]
+    assert [pipeline.rows(day) for day in DAYS] == [len(prompts_for_date(day)) for day in DAYS]
