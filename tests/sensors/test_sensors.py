@@ -10,7 +10,7 @@ from sensors.cursors import load_cursor
 from sensors.drift_alert import drift_alert_sensor
 from sensors.model_version import model_version_sensor
 from sensors.schema_change import schema_change_sensor
-from tests.sensors.conftest import PROMPTS
+from tests.sensors.conftest import PROMPTS, TODAY
 from waldinger_assets.model.tiny_model import TINY_MODEL_NAME, build_tiny_model
 from waldinger_assets.schema_drift.fingerprint import database_fingerprints
 from waldinger_assets.serving.assets import REALTIME_DEPLOYMENT_KEY
@@ -48,6 +48,11 @@ def test_the_schema_change_sensor_fires_once_per_change_and_again_when_it_revert
         baseline.write_bytes(kept)
 
 
+def waldinger_fingerprint(project) -> str:
+    with project.resources["warehouse"].get_connection() as connection:
+        return database_fingerprints(connection, ["WALDINGER"])["WALDINGER"]
+
+
 @pytest.mark.parametrize(
     ("change", "revert"),
     [
@@ -61,36 +66,22 @@ def test_the_schema_change_sensor_fires_once_per_change_and_again_when_it_revert
     ids=["column added", "view created", "schema created"],
 )
 def test_the_fingerprint_sees_each_kind_of_definition_change(project, change: str, revert: str) -> None:
-    def fingerprint() -> str:
-        with project.resources["warehouse"].get_connection() as connection:
-            return database_fingerprints(connection, ["WALDINGER"])["WALDINGER"]
-
-    before = fingerprint()
-    project.add_prompts(project_day(), 1, "data-only")
-    assert fingerprint() == before, "loading rows is not a definition change"
+    before = waldinger_fingerprint(project)
+    project.add_prompts(TODAY, 1, "data-only")
+    assert waldinger_fingerprint(project) == before, "loading rows is not a definition change"
     project.sql(change)
     try:
-        assert fingerprint() != before
+        assert waldinger_fingerprint(project) != before
     finally:
         project.sql(revert)
-    assert fingerprint() == before
-
-
-def project_day():
-    from tests.sensors.conftest import TODAY
-
-    return TODAY
+    assert waldinger_fingerprint(project) == before
 
 
 def test_the_fingerprint_sees_comment_changes(project) -> None:
-    def fingerprint() -> str:
-        with project.resources["warehouse"].get_connection() as connection:
-            return database_fingerprints(connection, ["WALDINGER"])["WALDINGER"]
-
-    seen = {fingerprint()}
+    seen = {waldinger_fingerprint(project)}
     for comment in ("the prompts", "prompts for the daily batch"):
         project.sql(f"COMMENT ON TABLE {PROMPTS} IS '{comment}'")
-        seen.add(fingerprint())
+        seen.add(waldinger_fingerprint(project))
     assert len(seen) == 3
 
 
