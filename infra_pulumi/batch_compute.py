@@ -1,0 +1,142 @@
+"""Batch compute: the Azure ML compute cluster the daily batch runs on (min 0 nodes, a max bound from config and
+an idle scale-down time, so it costs nothing between batches and can never grow past the bound), the Azure ML
+environment of the serving image (the batch runs the same image as the real-time endpoint), and the Blob
+Storage container Dagster Pipes talks through."""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_azure_native as azure_native
+
+from infra_pulumi import roles
+from infra_pulumi.config import StackSettings
+from infra_pulumi.ml_platform import MlPlatform
+
+COMPUTE_NAME = "waldinger-batch"
+PIPES_CONTAINER = "dagster-pipes"
+SERVING_ENVIRONMENT = "waldinger-serving"
+SERVING_REPOSITORY = "waldinger-serving"
+
+
+def idle_duration(minutes: int) -> str:
+    """ISO-8601 duration, the format Azure ML takes for nodeIdleTimeBeforeScaleDown."""
+    return f"PT{minutes}M"
+
+
+class BatchCompute(pulumi.ComponentResource):
+    def __init__(
+        self,
+        name: str,
+        settings: StackSettings,
+        resource_group: azure_native.resources.ResourceGroup,
+        ml: MlPlatform,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("waldinger:batch:BatchCompute", name, {}, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        tags = settings.tags
+
+        self.identity = azure_native.managedidentity.UserAssignedIdentity(
+            f"{name}-identity",
+            resource_group_name=resource_group.name,
+            location=settings.location,
+            tags=tags,
+            opts=child,
+        )
+        self.pipes_storage_account = azure_native.storage.StorageAccount(
+            f"{name}pipes",
+            resource_group_name=resource_group.name,
+            location=settings.location,
+            kind="StorageV2",
+            sku={"name": "Standard_LRS"},
+            allow_blob_public_access=False,
+            # Pipes authenticates with managed identities only; no account key is ever handed out.
+            allow_shared_key_access=False,
+            minimum_tls_version="TLS1_2",
+            tags=tags,
+            opts=child,
+        )
+        self.pipes_container = azure_native.storage.BlobContainer(
+            f"{name}-pipes-container",
+            resource_group_name=resource_group.name,
+            account_name=self.pipes_storage_account.name,
+            container_name=PIPES_CONTAINER,
+            public_access="None",
+            opts=child,
+        )
+        self.cluster = azure_native.machinelearningservices.Compute(
+            f"{name}-cluster",
+            resource_group_name=resource_group.name,
+            workspace_name=ml.workspace.name,
+            compute_name=COMPUTE_NAME,
+            location=settings.location,
+            identity={"type": "UserAssigned", "user_assigned_identities": [self.identity.id]},
+            properties={
+                "compute_type": "AmlCompute",
+                "description": "Daily batch completions (scales to zero between batches).",
+                "disable_local_auth": True,
+                "properties": {
+                    "vm_size": settings.batch_vm_size,
+                    "vm_priority": settings.batch_vm_priority,
+                    "os_type": "Linux",
+                    "remote_login_port_public_access": "Disabled",
+                    "scale_settings": {
+                        "min_node_count": 0,
+                        "max_node_count": settings.batch_max_nodes,
+                        "node_idle_time_before_scale_down": idle_duration(settings.batch_idle_minutes),
+                    },
+                },
+            },
+            tags=tags,
+            opts=child,
+        )
+        self.serving_image = pulumi.Output.concat(
+            ml.registry_login_server, f"/{SERVING_REPOSITORY}:{settings.serving_image_tag}"
+        )
+        self.environment_version = azure_native.machinelearningservices.EnvironmentVersion(
+            f"{name}-serving-environment",
+            resource_group_name=resource_group.name,
+            workspace_name=ml.workspace.name,
+            name=SERVING_ENVIRONMENT,
+            version=settings.serving_image_tag,
+            properties={
+                "image": self.serving_image,
+                "os_type": "Linux",
+                "description": "The serving image (vLLM + this project): the batch job runs what the endpoint runs.",
+                "tags": tags,
+            },
+            opts=child,
+        )
+        self.environment = f"{SERVING_ENVIRONMENT}:{settings.serving_image_tag}"
+        subscription_id = ml.subscription_id
+        principal_id = self.identity.principal_id
+        roles.grant(
+            f"{name}-pipes-writer",
+            role_definition_id=roles.role_definition(roles.STORAGE_BLOB_DATA_CONTRIBUTOR, subscription_id),
+            principal_id=principal_id,
+            scope=self.pipes_container.id,
+            parent=self,
+        )
+        roles.grant(
+            f"{name}-model-reader",
+            role_definition_id=roles.role_definition(ml.model_reader_role.name, subscription_id),
+            principal_id=principal_id,
+            scope=ml.workspace.id,
+            parent=self,
+        )
+        roles.grant(
+            f"{name}-model-files-reader",
+            role_definition_id=roles.role_definition(roles.STORAGE_BLOB_DATA_READER, subscription_id),
+            principal_id=principal_id,
+            scope=ml.storage_account.id,
+            parent=self,
+        )
+        self.compute_name = self.cluster.name
+        self.pipes_account_url = self.pipes_storage_account.primary_endpoints.apply(lambda endpoints: endpoints.blob)
+        self.register_outputs(
+            {
+                "computeName": self.compute_name,
+                "pipesAccountUrl": self.pipes_account_url,
+                "environment": self.environment,
+            }
+        )

@@ -1,0 +1,118 @@
+"""The ML platform: an Azure ML workspace with its storage account, key vault, application insights and container
+registry (admin user off: everything pulls with a managed identity), plus the Log Analytics workspace that
+application insights and the Container Apps environment write to."""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_azure_native as azure_native
+
+from infra_pulumi import roles
+from infra_pulumi.config import StackSettings
+
+
+class MlPlatform(pulumi.ComponentResource):
+    def __init__(
+        self,
+        name: str,
+        settings: StackSettings,
+        resource_group: azure_native.resources.ResourceGroup,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("waldinger:ml:MlPlatform", name, {}, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        tags = settings.tags
+        resource_group_name = resource_group.name
+        client = azure_native.authorization.get_client_config_output()
+        self.subscription_id = client.subscription_id
+        self.tenant_id = client.tenant_id
+
+        self.log_analytics = azure_native.operationalinsights.Workspace(
+            f"{name}-logs",
+            resource_group_name=resource_group_name,
+            location=settings.location,
+            sku={"name": "PerGB2018"},
+            retention_in_days=30,
+            tags=tags,
+            opts=child,
+        )
+        self.storage_account = azure_native.storage.StorageAccount(
+            f"{name}store",
+            resource_group_name=resource_group_name,
+            location=settings.location,
+            kind="StorageV2",
+            sku={"name": "Standard_LRS"},
+            allow_blob_public_access=False,
+            minimum_tls_version="TLS1_2",
+            tags=tags,
+            opts=child,
+        )
+        self.key_vault = azure_native.keyvault.Vault(
+            f"{name}-kv",
+            resource_group_name=resource_group_name,
+            location=settings.location,
+            properties={
+                "tenant_id": self.tenant_id,
+                "sku": {"family": "A", "name": "standard"},
+                # Access is Azure RBAC (Key Vault Secrets User per identity), not vault access policies.
+                "enable_rbac_authorization": True,
+                "enable_soft_delete": True,
+                "soft_delete_retention_in_days": 30,
+                # Purge protection cannot be turned off again; only prod keeps deleted secrets unpurgeable.
+                "enable_purge_protection": True if settings.environment == "prod" else None,
+            },
+            tags=tags,
+            opts=child,
+        )
+        self.app_insights = azure_native.applicationinsights.Component(
+            f"{name}-insights",
+            resource_group_name=resource_group_name,
+            location=settings.location,
+            kind="web",
+            application_type="web",
+            workspace_resource_id=self.log_analytics.id,
+            ingestion_mode="LogAnalytics",
+            tags=tags,
+            opts=child,
+        )
+        self.registry = azure_native.containerregistry.Registry(
+            f"{name}acr",
+            resource_group_name=resource_group_name,
+            location=settings.location,
+            sku={"name": "Standard"},
+            admin_user_enabled=False,
+            tags=tags,
+            opts=child,
+        )
+        self.workspace = azure_native.machinelearningservices.Workspace(
+            f"{name}-ws",
+            resource_group_name=resource_group_name,
+            location=settings.location,
+            identity={"type": "SystemAssigned"},
+            sku={"name": "Basic", "tier": "Basic"},
+            storage_account=self.storage_account.id,
+            key_vault=self.key_vault.id,
+            application_insights=self.app_insights.id,
+            container_registry=self.registry.id,
+            friendly_name=f"Waldinger {settings.environment}",
+            tags=tags,
+            opts=child,
+        )
+        # Shared by the real-time app and the batch cluster: both download the registered model version.
+        self.model_reader_role = roles.custom_role(
+            f"{name}-model-reader",
+            role_name=pulumi.Output.concat("Waldinger model reader (", resource_group_name, ")"),
+            description="Read registered model versions of the Waldinger Azure ML workspace and download them.",
+            actions=roles.MODEL_READER_ACTIONS,
+            scope=resource_group.id,
+            parent=self,
+        )
+        self.registry_login_server = self.registry.login_server
+        self.key_vault_uri = self.key_vault.properties.apply(lambda properties: properties.vault_uri)
+        self.register_outputs(
+            {
+                "workspaceName": self.workspace.name,
+                "registryLoginServer": self.registry_login_server,
+                "keyVaultUri": self.key_vault_uri,
+            }
+        )

@@ -1,0 +1,1 @@
+"""Pulumi policy pack: mandatory cost guardrails for the Azure stack (see PulumiPolicy.yaml)."""
