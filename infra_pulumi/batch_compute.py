@@ -9,6 +9,7 @@ import pulumi
 import pulumi_azure_native as azure_native
 
 from infra_pulumi import roles
+from infra_pulumi.building_blocks import private_storage_account, user_assigned_identity
 from infra_pulumi.config import StackSettings
 from infra_pulumi.ml_platform import MlPlatform
 
@@ -36,25 +37,10 @@ class BatchCompute(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         tags = settings.tags
 
-        self.identity = azure_native.managedidentity.UserAssignedIdentity(
-            f"{name}-identity",
-            resource_group_name=resource_group.name,
-            location=settings.location,
-            tags=tags,
-            opts=child,
-        )
-        self.pipes_storage_account = azure_native.storage.StorageAccount(
-            f"{name}pipes",
-            resource_group_name=resource_group.name,
-            location=settings.location,
-            kind="StorageV2",
-            sku={"name": "Standard_LRS"},
-            allow_blob_public_access=False,
-            # Pipes authenticates with managed identities only; no account key is ever handed out.
-            allow_shared_key_access=False,
-            minimum_tls_version="TLS1_2",
-            tags=tags,
-            opts=child,
+        self.identity = user_assigned_identity(f"{name}-identity", settings, resource_group.name, self)
+        # Pipes authenticates with managed identities only; no account key is ever handed out.
+        self.pipes_storage_account = private_storage_account(
+            f"{name}pipes", settings, resource_group.name, self, shared_key_access=False
         )
         self.pipes_container = azure_native.storage.BlobContainer(
             f"{name}-pipes-container",

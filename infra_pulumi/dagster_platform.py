@@ -19,6 +19,7 @@ import pulumi_azure_native as azure_native
 
 from infra_pulumi import roles
 from infra_pulumi.batch_compute import BatchCompute
+from infra_pulumi.building_blocks import private_storage_account, user_assigned_identity
 from infra_pulumi.config import StackSecrets, StackSettings
 from infra_pulumi.ml_platform import MlPlatform
 from infra_pulumi.pipeline_secrets import DAGSTER_POSTGRES_URL_SECRET, PipelineSecrets, vault_secret
@@ -93,9 +94,7 @@ class DagsterOnAzure(pulumi.ComponentResource):
         rg_name = resource_group.name
         subscription_id = ml.subscription_id
 
-        self.identity = azure_native.managedidentity.UserAssignedIdentity(
-            f"{name}-identity", resource_group_name=rg_name, location=settings.location, tags=tags, opts=child
-        )
+        self.identity = user_assigned_identity(f"{name}-identity", settings, rg_name, self)
         self._grant_roles(name, resource_group, ml, serving, batch, subscription_id)
 
         # -- the instance's database -------------------------------------------------------------
@@ -160,17 +159,8 @@ class DagsterOnAzure(pulumi.ComponentResource):
         )
 
         # -- shared file storage for runs -------------------------------------------------------
-        self.files_account = azure_native.storage.StorageAccount(
-            f"{name}files",
-            resource_group_name=rg_name,
-            location=settings.location,
-            kind="StorageV2",
-            sku={"name": "Standard_LRS"},
-            allow_blob_public_access=False,
-            minimum_tls_version="TLS1_2",
-            tags=tags,
-            opts=child,
-        )
+        # Container Apps mounts Azure Files with the account key (it has no identity-based mount).
+        self.files_account = private_storage_account(f"{name}files", settings, rg_name, self)
         account_key = (
             azure_native.storage.list_storage_account_keys_output(
                 resource_group_name=rg_name, account_name=self.files_account.name

@@ -8,6 +8,7 @@ import pulumi
 import pulumi_azure_native as azure_native
 
 from infra_pulumi import roles
+from infra_pulumi.building_blocks import private_storage_account
 from infra_pulumi.config import StackSettings
 
 
@@ -36,17 +37,8 @@ class MlPlatform(pulumi.ComponentResource):
             tags=tags,
             opts=child,
         )
-        self.storage_account = azure_native.storage.StorageAccount(
-            f"{name}store",
-            resource_group_name=resource_group_name,
-            location=settings.location,
-            kind="StorageV2",
-            sku={"name": "Standard_LRS"},
-            allow_blob_public_access=False,
-            minimum_tls_version="TLS1_2",
-            tags=tags,
-            opts=child,
-        )
+        # Azure ML's default datastore reads it with the account key, so shared keys stay on here.
+        self.storage_account = private_storage_account(f"{name}store", settings, resource_group_name, self)
         self.key_vault = azure_native.keyvault.Vault(
             f"{name}-kv",
             resource_group_name=resource_group_name,

@@ -15,6 +15,7 @@ import pulumi
 import pulumi_azure_native as azure_native
 
 from infra_pulumi import roles
+from infra_pulumi.building_blocks import user_assigned_identity
 from infra_pulumi.config import StackSettings
 from infra_pulumi.ml_platform import MlPlatform
 
@@ -62,9 +63,7 @@ class RealtimeServing(pulumi.ComponentResource):
             opts=child,
         )
 
-        self.identity = azure_native.managedidentity.UserAssignedIdentity(
-            f"{name}-identity", resource_group_name=rg_name, location=settings.location, tags=tags, opts=child
-        )
+        self.identity = user_assigned_identity(f"{name}-identity", settings, rg_name, self)
         subscription_id = ml.subscription_id
         principal_id = self.identity.principal_id
         acr_pull = roles.grant(

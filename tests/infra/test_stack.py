@@ -93,6 +93,8 @@ def test_batch_cluster_scales_to_zero_with_a_max_bound_and_idle_scale_down(mocke
     granted = grants_to(mocked_stack, "waldinger-prod-batch-identity")
     pipes_container = arm_id(mocked_stack, "azure-native:storage:BlobContainer", "pipes")
     assert granted[role_id("ba92f5b4-2d11-453d-a403-e96b0029c9fe")] == {pipes_container}  # blob data contributor
+    pipes_account = mocked_stack.one("azure-native:storage:StorageAccount", "pipes").inputs
+    assert pipes_account["allowSharedKeyAccess"] is False and pipes_account["allowBlobPublicAccess"] is False
     environment = mocked_stack.one("azure-native:machinelearningservices:EnvironmentVersion").inputs
     assert environment["properties"]["image"] == "waldinger-prod-mlacr.azurecr.io/waldinger-serving:abc1234"
 
