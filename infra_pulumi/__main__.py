@@ -19,7 +19,7 @@ resource_group = azure_native.resources.ResourceGroup(f"{prefix}-rg", location=s
 ml = MlPlatform(f"{prefix}-ml", settings, resource_group)
 pipeline_secrets = PipelineSecrets(f"{prefix}-secrets", settings, secrets, ml.key_vault.name, resource_group.name)
 batch = BatchCompute(f"{prefix}-batch", settings, resource_group, ml)
-serving = RealtimeServing(f"{prefix}-serving", settings, resource_group, ml)
+serving = RealtimeServing(f"{prefix}-serving", settings, resource_group, ml, pipeline_secrets)
 
 pipeline_settings = {
     "AZURE_SUBSCRIPTION_ID": ml.subscription_id,

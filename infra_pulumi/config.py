@@ -96,6 +96,7 @@ class StackSecrets:
     snowflake_private_key: Any
     postgres_admin_password: Any
     alert_webhook_url: Any
+    serving_api_key: Any
 
 
 REQUIRED_KEYS = (
@@ -131,7 +132,7 @@ OPTIONAL_KEYS = (
     "modelHfId",
     "extraTags",
 )
-SECRET_KEYS = ("snowflakePrivateKey", "postgresAdminPassword", "alertWebhookUrl")
+SECRET_KEYS = ("snowflakePrivateKey", "postgresAdminPassword", "alertWebhookUrl", "servingApiKey")
 
 
 def _set_hint(key: str, example: str, secret: bool = False) -> str:
@@ -314,5 +315,7 @@ def read_stack_config() -> tuple[StackSettings, StackSecrets]:
         postgres_admin_password=secret("postgresAdminPassword", "<a long random password>", required=True),
         # Required in Azure: every run references it in Key Vault, and a drift alert must reach someone.
         alert_webhook_url=secret("alertWebhookUrl", "<Teams or Slack incoming-webhook URL>", required=True),
+        # The endpoint is on the internet and runs on GPUs: without a key anyone could use it (and wake it).
+        serving_api_key=secret("servingApiKey", '"$(openssl rand -hex 32)"', required=True),
     )
     return settings, secrets

@@ -1,4 +1,5 @@
-"""The pipeline's secrets (Snowflake private key, alert webhook URL) as Key Vault secrets, from Pulumi secrets.
+"""The pipeline's secrets (Snowflake private key, alert webhook URL, the endpoint's API key) as Key Vault
+secrets, from Pulumi secrets.
 
 Nothing else in the stack holds their values: the Container Apps and the Dagster run jobs reference the Key
 Vault secret by URL with a managed identity, so a secret never appears in an app's definition, a stack output
@@ -15,6 +16,7 @@ from infra_pulumi.config import StackSecrets, StackSettings
 # Key Vault secret names, shared with the Dagster apps' secret references and the prod dagster.yaml.
 SNOWFLAKE_PRIVATE_KEY_SECRET = "snowflake-private-key"
 ALERT_WEBHOOK_SECRET = "alert-webhook-url"
+SERVING_API_KEY_SECRET = "serving-api-key"
 DAGSTER_POSTGRES_URL_SECRET = "dagster-postgres-url"
 
 
@@ -60,6 +62,7 @@ class PipelineSecrets(pulumi.ComponentResource):
         self.environment_variables: dict[str, str] = {
             SNOWFLAKE_PRIVATE_KEY_SECRET: "SNOWFLAKE_PRIVATE_KEY",
             ALERT_WEBHOOK_SECRET: "WALDINGER_ALERT_WEBHOOK_URL",
+            SERVING_API_KEY_SECRET: "WALDINGER_SERVING_API_KEY",
         }
         self.snowflake_private_key = vault_secret(
             f"{name}-snowflake-key",
@@ -71,6 +74,13 @@ class PipelineSecrets(pulumi.ComponentResource):
             f"{name}-alert-webhook",
             secret_name=ALERT_WEBHOOK_SECRET,
             value=secrets.alert_webhook_url,
+            **common,
+        )
+        # Dagster sends it (smoke test); the serving container hands it to vLLM as VLLM_API_KEY.
+        self.serving_api_key = vault_secret(
+            f"{name}-serving-api-key",
+            secret_name=SERVING_API_KEY_SECRET,
+            value=secrets.serving_api_key,
             **common,
         )
         self.register_outputs({"secretNames": sorted(self.environment_variables)})

@@ -18,6 +18,7 @@ from infra_pulumi import roles
 from infra_pulumi.building_blocks import user_assigned_identity
 from infra_pulumi.config import StackSettings
 from infra_pulumi.ml_platform import MlPlatform
+from infra_pulumi.pipeline_secrets import SERVING_API_KEY_SECRET, PipelineSecrets
 
 CONTAINER_NAME = "vllm"  # the container Dagster's deployment patches (WALDINGER_CONTAINER_NAME)
 SERVING_PORT = 8000
@@ -33,6 +34,7 @@ class RealtimeServing(pulumi.ComponentResource):
         settings: StackSettings,
         resource_group: azure_native.resources.ResourceGroup,
         ml: MlPlatform,
+        pipeline_secrets: PipelineSecrets,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("waldinger:serving:RealtimeServing", name, {}, opts)
@@ -88,6 +90,15 @@ class RealtimeServing(pulumi.ComponentResource):
             parent=self,
         )
 
+        # Reads the one secret it needs (the API key), nothing else in the vault.
+        api_key_reader = roles.grant(
+            f"{name}-api-key-reader",
+            role_definition_id=roles.role_definition(roles.KEY_VAULT_SECRETS_USER, subscription_id),
+            principal_id=principal_id,
+            scope=pipeline_secrets.serving_api_key.id,
+            parent=self,
+        )
+
         cpu, memory = settings.serving_resources
         image = pulumi.Output.concat(ml.registry_login_server, f"/waldinger-serving:{settings.serving_image_tag}")
         env = [
@@ -97,6 +108,8 @@ class RealtimeServing(pulumi.ComponentResource):
             # DefaultAzureCredential picks the user-assigned identity by its client id.
             {"name": "AZURE_CLIENT_ID", "value": self.identity.client_id},
             {"name": "WALDINGER_PORT", "value": str(SERVING_PORT)},
+            # vLLM's OpenAI server requires `Authorization: Bearer <key>` on /v1 when this is set.
+            {"name": "VLLM_API_KEY", "secret_ref": SERVING_API_KEY_SECRET},
         ]
         if settings.serving_max_model_len:
             env.append({"name": "WALDINGER_MAX_MODEL_LEN", "value": str(settings.serving_max_model_len)})
@@ -121,6 +134,13 @@ class RealtimeServing(pulumi.ComponentResource):
             configuration={
                 "active_revisions_mode": "Single",
                 "registries": [{"server": ml.registry_login_server, "identity": self.identity.id}],
+                "secrets": [
+                    {
+                        "name": SERVING_API_KEY_SECRET,
+                        "key_vault_url": pulumi.Output.concat(ml.key_vault_uri, "secrets/", SERVING_API_KEY_SECRET),
+                        "identity": self.identity.id,
+                    }
+                ],
                 "ingress": {
                     "external": True,
                     "target_port": SERVING_PORT,
@@ -163,7 +183,7 @@ class RealtimeServing(pulumi.ComponentResource):
             tags={**tags, **MODEL_SERVING_TAG},
             opts=pulumi.ResourceOptions(
                 parent=self,
-                depends_on=[acr_pull, model_reader, model_files_reader],
+                depends_on=[acr_pull, model_reader, model_files_reader, api_key_reader],
                 # Dagster's deployment owns the served version (container env) and revision names.
                 ignore_changes=["template.containers[0].env", "template.revisionSuffix"],
             ),

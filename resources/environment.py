@@ -147,6 +147,16 @@ def alert_webhook_variable() -> str | None:
     return "WALDINGER_ALERT_WEBHOOK_URL" if os.environ.get("WALDINGER_ALERT_WEBHOOK_URL") else None
 
 
+SERVING_API_KEY_VARIABLE = "WALDINGER_SERVING_API_KEY"
+
+
+def serving_api_key_variable() -> str | None:
+    """The name of the variable holding the real-time endpoint's bearer key (vLLM's VLLM_API_KEY in the serving
+    container; the infra_pulumi stack sets both from one Key Vault secret), if it is set. Like the webhook URL it
+    is a secret: Dagster reads it through an EnvVar."""
+    return SERVING_API_KEY_VARIABLE if os.environ.get(SERVING_API_KEY_VARIABLE) else None
+
+
 def dagster_ui_url() -> str:
     """Base URL of the Dagster UI, for links to runs in alerts."""
     return os.environ.get("WALDINGER_DAGSTER_URL", "http://127.0.0.1:3000").rstrip("/")

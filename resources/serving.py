@@ -14,6 +14,10 @@ from resources import environment
 
 
 class RealtimeDeploymentResource(ConfigurableResource):
+    api_key: str | None = Field(
+        default=None, description="Bearer key of the OpenAI API (an EnvVar in prod; none for the local endpoint)."
+    )
+
     def deploy(self, artifact) -> dict:
         """Makes the endpoint serve `artifact`; returns url (ending /v1), model, version, sha256, updated."""
         raise NotImplementedError
@@ -189,6 +193,7 @@ def realtime_deployment_resource() -> RealtimeDeploymentResource:
             resource_group=EnvVar("AZURE_RESOURCE_GROUP"),
             app_name=settings.container_app,
             container_name=settings.container_name,
+            api_key=EnvVar(variable) if (variable := environment.serving_api_key_variable()) else None,
         )
     return LocalRealtimeEndpointResource(
         data_dir=str(environment.data_dir()),

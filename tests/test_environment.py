@@ -91,6 +91,12 @@ def test_prod_uses_key_pair_auth_from_env_vars(monkeypatch: pytest.MonkeyPatch, 
     assert isinstance(batch, AzureMLBatchComputeResource) and batch.compute == "waldinger-batch"
     assert batch.subscription_id == "AZURE_SUBSCRIPTION_ID" and isinstance(batch.subscription_id, EnvVar)
     assert batch.environment == "waldinger-serving@latest" and batch.pipes_container == "dagster-pipes"
+    # The endpoint's bearer key: none unless set, then by variable name only.
+    assert realtime.api_key is None
+    monkeypatch.setenv("WALDINGER_SERVING_API_KEY", "sk-secret-serving-key")
+    realtime = build_resources()["realtime_endpoint"]
+    assert isinstance(realtime.api_key, EnvVar) and realtime.api_key == "WALDINGER_SERVING_API_KEY"
+    assert realtime.process_config_and_initialize().api_key == "sk-secret-serving-key"
 
 
 def test_prod_needs_the_databases_to_snapshot(monkeypatch: pytest.MonkeyPatch) -> None:

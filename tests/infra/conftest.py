@@ -21,6 +21,7 @@ SECRET_VALUES = {
     "waldinger:snowflakePrivateKey": "-----BEGIN PRIVATE KEY-----SNOWFLAKE-SECRET-----END PRIVATE KEY-----",
     "waldinger:postgresAdminPassword": "pg-secret-p@ss/word",
     "waldinger:alertWebhookUrl": "https://example.webhook.office.com/webhook-secret-token",
+    "waldinger:servingApiKey": "sk-serving-secret-key-0123456789",
 }
 PROD_CONFIG = {
     "waldinger:location": "westeurope",
@@ -56,6 +57,7 @@ NAME_INPUTS = {
 @dataclass
 class RecordedResource:
     urn: str
+    id: str  # the ARM id the mocks gave it
     type: str
     name: str
     inputs: dict[str, Any]
@@ -147,6 +149,7 @@ def run_program(config: dict[str, str], secret_keys: list[str]) -> MockedStack:
                 stack.resources.append(
                     RecordedResource(
                         urn=response.urn,
+                        id=response.id,
                         type=request.type,
                         name=request.name,
                         inputs=rpc.deserialize_properties(request.object),

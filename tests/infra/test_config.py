@@ -94,7 +94,7 @@ def test_the_stack_files_in_the_repo_are_valid_and_hold_no_secret():
             for key, value in config.items()
         }
         assert settings_from_config(values).environment == stack
-        assert not {"snowflakePrivateKey", "postgresAdminPassword", "alertWebhookUrl"} & set(values)
+        assert not {"snowflakePrivateKey", "postgresAdminPassword", "alertWebhookUrl", "servingApiKey"} & set(values)
 
 
 def test_stack_outputs_helper_prints_the_environment_and_names_what_is_missing(mocked_stack):

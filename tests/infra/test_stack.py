@@ -43,11 +43,7 @@ def grants_to(stack: MockedStack, identity_name: str) -> dict[str, set[str]]:
 
 
 def arm_id(stack: MockedStack, resource_type: str, name_contains: str) -> str:
-    resource = stack.one(resource_type, name_contains)
-    return (
-        f"/subscriptions/{SUBSCRIPTION}/resourceGroups/waldinger-prod-rg/providers/{resource_type.split(':')[1]}/"
-        + (resource.inputs.get("containerAppName") or resource.inputs.get("containerName") or resource.name)
-    )
+    return stack.one(resource_type, name_contains).id
 
 
 def test_one_component_per_concern_and_every_resource_inside_one(mocked_stack):
@@ -118,8 +114,15 @@ def test_serving_app_scales_to_zero_behind_probes_and_ingress(mocked_stack):
     assert all(probe["httpGet"] == {"path": "/health", "port": 8000} for probe in container["probes"])
     assert app["configuration"]["ingress"]["targetPort"] == 8000
     assert app["configuration"]["ingress"]["allowInsecure"] is False
-    env = {variable["name"] for variable in container["env"]}
-    assert {"AZURE_SUBSCRIPTION_ID", "AZURE_RESOURCE_GROUP", "AZUREML_WORKSPACE", "AZURE_CLIENT_ID"} <= env
+    env = {variable["name"]: variable for variable in container["env"]}
+    assert {"AZURE_SUBSCRIPTION_ID", "AZURE_RESOURCE_GROUP", "AZUREML_WORKSPACE", "AZURE_CLIENT_ID"} <= set(env)
+    # The endpoint requires a bearer key, read from Key Vault by the app's identity, which may read only that secret.
+    assert env["VLLM_API_KEY"] == {"name": "VLLM_API_KEY", "secretRef": "serving-api-key"}
+    (secret,) = app["configuration"]["secrets"]
+    assert secret["keyVaultUrl"].endswith("/secrets/serving-api-key") and "value" not in secret
+    api_key_secret = arm_id(mocked_stack, "azure-native:keyvault:Secret", "serving-api-key")
+    granted = grants_to(mocked_stack, "waldinger-prod-serving-identity")
+    assert granted[role_id("4633458b-17de-408a-b874-0445c86b69e6")] == {api_key_secret}  # that secret only
 
     identity_id = arm_id(mocked_stack, IDENTITY, "serving-identity")
     assert app["identity"]["userAssignedIdentities"] == [identity_id]
@@ -162,6 +165,7 @@ def test_dagster_runs_on_postgres_with_webserver_daemon_and_run_jobs(mocked_stac
             "dagster-postgres-url",
             "snowflake-private-key",
             "alert-webhook-url",
+            "serving-api-key",
         }
         for secret in secrets:
             assert "value" not in secret

@@ -61,12 +61,14 @@ SECRET_ENV_VARS = {
     "DAGSTER_POSTGRES_URL": "dagster-postgres-url",
     "SNOWFLAKE_PRIVATE_KEY": "snowflake-private-key",
     "WALDINGER_ALERT_WEBHOOK_URL": "alert-webhook-url",
+    "WALDINGER_SERVING_API_KEY": "serving-api-key",
 }
 # Values only the daemon's environment holds; no request to Azure may carry them.
 SECRET_VALUES = {
     "DAGSTER_POSTGRES_URL": "postgresql://dagster:pg-password-only-the-vault-knows@db.example.com:5432/dagster",
     "SNOWFLAKE_PRIVATE_KEY": "-----BEGIN PRIVATE KEY-----snowflake-key-only-the-vault-knows-----END PRIVATE KEY-----",
     "WALDINGER_ALERT_WEBHOOK_URL": "https://hooks.example.com/webhook-only-the-vault-knows",
+    "WALDINGER_SERVING_API_KEY": "sk-serving-key-only-the-vault-knows",
 }
 ADDITIONS = RunJobAdditions(
     volumes=VOLUMES, secret_env_vars=SECRET_ENV_VARS, key_vault_url=KEY_VAULT_URL, identity_id=RUN_IDENTITY

@@ -55,7 +55,7 @@ def realtime_deployment(
         f"{deployed['target']} serves {artifact.model} version {artifact.version} at {deployed['url']} "
         f"({'updated' if deployed['updated'] else 'already serving it'})"
     )
-    smoke = smoke_test(deployed["url"], artifact.model, requests=SMOKE_REQUESTS)
+    smoke = smoke_test(deployed["url"], artifact.model, requests=SMOKE_REQUESTS, api_key=realtime_endpoint.api_key)
     value = {"url": deployed["url"], "model": artifact.model, "version": artifact.version, "sha256": artifact.sha256}
     return Output(
         value,
