@@ -26,6 +26,7 @@ from infra_pulumi.pipeline_secrets import DAGSTER_POSTGRES_URL_SECRET, PipelineS
 from infra_pulumi.realtime_serving import CONSUMPTION_PROFILE, RealtimeServing
 
 DATABASE = "dagster"
+COMPUTE_LOGS_CONTAINER = "compute-logs"  # as in waldinger_assets/platform/dagster.yaml
 MODEL_SOURCE_VARIABLES = ("WALDINGER_MODEL_AZUREML_URI", "WALDINGER_MODEL_HF_ID")
 WEBSERVER_PORT = 3000
 DAGSTER_REPOSITORY = "waldinger-dagster"
@@ -161,6 +162,24 @@ class DagsterOnAzure(pulumi.ComponentResource):
         # -- shared file storage for runs -------------------------------------------------------
         # Container Apps mounts Azure Files with the account key (it has no identity-based mount).
         self.files_account = private_storage_account(f"{name}files", settings, rg_name, self)
+        # Run logs (stdout/stderr of each step) go to a blob container the identity alone may write to.
+        compute_logs = azure_native.storage.BlobContainer(
+            f"{name}-compute-logs",
+            resource_group_name=rg_name,
+            account_name=self.files_account.name,
+            container_name=COMPUTE_LOGS_CONTAINER,
+            public_access="None",
+            opts=child,
+        )
+        self._role_assignments.append(
+            roles.grant(
+                f"{name}-compute-logs-writer",
+                role_definition_id=roles.role_definition(roles.STORAGE_BLOB_DATA_CONTRIBUTOR, subscription_id),
+                principal_id=self.identity.principal_id,
+                scope=compute_logs.id,
+                parent=self,
+            )
+        )
         account_key = (
             azure_native.storage.list_storage_account_keys_output(
                 resource_group_name=rg_name, account_name=self.files_account.name
@@ -204,6 +223,7 @@ class DagsterOnAzure(pulumi.ComponentResource):
             "WALDINGER_ACA_ENVIRONMENT_ID": serving.environment.id,
             "WALDINGER_RUN_IDENTITY_ID": self.identity.id,
             "WALDINGER_KEY_VAULT_URL": ml.key_vault_uri,
+            "WALDINGER_COMPUTE_LOGS_STORAGE_ACCOUNT": self.files_account.name,
         }
         inside_container = {
             "WALDINGER_ENV": "prod",

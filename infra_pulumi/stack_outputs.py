@@ -35,6 +35,7 @@ SETTINGS_BY_OUTPUT: dict[str, str] = {
     "containerAppsEnvironmentId": "WALDINGER_ACA_ENVIRONMENT_ID",
     "dagsterIdentityId": "WALDINGER_RUN_IDENTITY_ID",
     "keyVaultUrl": "WALDINGER_KEY_VAULT_URL",
+    "computeLogsStorageAccount": "WALDINGER_COMPUTE_LOGS_STORAGE_ACCOUNT",
     "snowflakeAccount": "SNOWFLAKE_ACCOUNT",
     "snowflakeUser": "SNOWFLAKE_USER",
     "snowflakeRole": "SNOWFLAKE_ROLE",

@@ -168,6 +168,7 @@ PROD_ENV = {
     "WALDINGER_ACA_ENVIRONMENT_ID": ENVIRONMENT_ID,
     "WALDINGER_RUN_IDENTITY_ID": RUN_IDENTITY,
     "WALDINGER_KEY_VAULT_URL": KEY_VAULT_URL,
+    "WALDINGER_COMPUTE_LOGS_STORAGE_ACCOUNT": "waldingerlogs",
 }
 FORWARDED = [
     "WALDINGER_ENV",
@@ -193,6 +194,7 @@ FORWARDED = [
     "WALDINGER_STORAGE_DIR",
     "WALDINGER_DAGSTER_URL",
     "WALDINGER_DATA_DIR",
+    "WALDINGER_COMPUTE_LOGS_STORAGE_ACCOUNT",
 ]
 
 
@@ -224,6 +226,12 @@ def test_the_instance_config_builds_the_launcher_with_the_prod_settings(prod_ins
     coordinator = prod_instance_ref.run_coordinator
     assert isinstance(coordinator, QueuedRunCoordinator)
     assert coordinator.get_run_queue_config().max_concurrent_runs == 4
+    # Step logs go to Blob Storage (a run's container and its disk are gone when it ends).
+    compute_logs = prod_instance_ref.compute_logs_data
+    assert compute_logs.class_name == "AzureBlobComputeLogManager"
+    assert yaml.safe_load(compute_logs.config_yaml)["storage_account"] == {
+        "env": "WALDINGER_COMPUTE_LOGS_STORAGE_ACCOUNT"
+    }
     config = yaml.safe_load((PLATFORM_DIR / "dagster.yaml").read_text())
     assert config["storage"] == {"postgres": {"postgres_url": {"env": "DAGSTER_POSTGRES_URL"}}}
     assert config["run_monitoring"]["enabled"] is True
