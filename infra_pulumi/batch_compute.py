@@ -98,21 +98,24 @@ class BatchCompute(pulumi.ComponentResource):
         principal_id = self.identity.principal_id
         roles.grant(
             f"{name}-pipes-writer",
-            role_definition_id=roles.role_definition(roles.STORAGE_BLOB_DATA_CONTRIBUTOR, subscription_id),
+            role=roles.STORAGE_BLOB_DATA_CONTRIBUTOR,
+            subscription_id=subscription_id,
             principal_id=principal_id,
             scope=self.pipes_container.id,
             parent=self,
         )
         roles.grant(
             f"{name}-model-reader",
-            role_definition_id=roles.role_definition(ml.model_reader_role.name, subscription_id),
+            role=ml.model_reader_role.name,
+            subscription_id=subscription_id,
             principal_id=principal_id,
             scope=ml.workspace.id,
             parent=self,
         )
         roles.grant(
             f"{name}-model-files-reader",
-            role_definition_id=roles.role_definition(roles.STORAGE_BLOB_DATA_READER, subscription_id),
+            role=roles.STORAGE_BLOB_DATA_READER,
+            subscription_id=subscription_id,
             principal_id=principal_id,
             scope=ml.storage_account.id,
             parent=self,

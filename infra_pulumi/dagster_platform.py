@@ -174,7 +174,8 @@ class DagsterOnAzure(pulumi.ComponentResource):
         self._role_assignments.append(
             roles.grant(
                 f"{name}-compute-logs-writer",
-                role_definition_id=roles.role_definition(roles.STORAGE_BLOB_DATA_CONTRIBUTOR, subscription_id),
+                role=roles.STORAGE_BLOB_DATA_CONTRIBUTOR,
+                subscription_id=subscription_id,
                 principal_id=self.identity.principal_id,
                 scope=compute_logs.id,
                 parent=self,
@@ -337,10 +338,13 @@ class DagsterOnAzure(pulumi.ComponentResource):
     ) -> None:
         principal_id = self.identity.principal_id
 
-        def built_in(suffix: str, role: str, scope: pulumi.Input[str]) -> azure_native.authorization.RoleAssignment:
+        def grant(
+            suffix: str, role: pulumi.Input[str], scope: pulumi.Input[str]
+        ) -> azure_native.authorization.RoleAssignment:
             return roles.grant(
                 f"{name}-{suffix}",
-                role_definition_id=roles.role_definition(role, subscription_id),
+                role=role,
+                subscription_id=subscription_id,
                 principal_id=principal_id,
                 scope=scope,
                 parent=self,
@@ -364,22 +368,10 @@ class DagsterOnAzure(pulumi.ComponentResource):
         )
         self._role_assignments = [
             # Register model versions and submit the batch's command jobs.
-            built_in("ml-data-scientist", roles.AZUREML_DATA_SCIENTIST, ml.workspace.id),
-            built_in("pipes-writer", roles.STORAGE_BLOB_DATA_CONTRIBUTOR, batch.pipes_container.id),
-            built_in("secrets-user", roles.KEY_VAULT_SECRETS_USER, ml.key_vault.id),
-            built_in("acr-pull", roles.ACR_PULL, ml.registry.id),
-            roles.grant(
-                f"{name}-run-launcher",
-                role_definition_id=roles.role_definition(run_launcher.name, subscription_id),
-                principal_id=principal_id,
-                scope=resource_group.id,
-                parent=self,
-            ),
-            roles.grant(
-                f"{name}-serving-deployer",
-                role_definition_id=roles.role_definition(serving_deployer.name, subscription_id),
-                principal_id=principal_id,
-                scope=serving.app.id,
-                parent=self,
-            ),
+            grant("ml-data-scientist", roles.AZUREML_DATA_SCIENTIST, ml.workspace.id),
+            grant("pipes-writer", roles.STORAGE_BLOB_DATA_CONTRIBUTOR, batch.pipes_container.id),
+            grant("secrets-user", roles.KEY_VAULT_SECRETS_USER, ml.key_vault.id),
+            grant("acr-pull", roles.ACR_PULL, ml.registry.id),
+            grant("run-launcher", run_launcher.name, resource_group.id),
+            grant("serving-deployer", serving_deployer.name, serving.app.id),
         ]

@@ -70,21 +70,24 @@ class RealtimeServing(pulumi.ComponentResource):
         principal_id = self.identity.principal_id
         acr_pull = roles.grant(
             f"{name}-acr-pull",
-            role_definition_id=roles.role_definition(roles.ACR_PULL, subscription_id),
+            role=roles.ACR_PULL,
+            subscription_id=subscription_id,
             principal_id=principal_id,
             scope=ml.registry.id,
             parent=self,
         )
         model_reader = roles.grant(
             f"{name}-model-reader",
-            role_definition_id=roles.role_definition(ml.model_reader_role.name, subscription_id),
+            role=ml.model_reader_role.name,
+            subscription_id=subscription_id,
             principal_id=principal_id,
             scope=ml.workspace.id,
             parent=self,
         )
         model_files_reader = roles.grant(
             f"{name}-model-files-reader",
-            role_definition_id=roles.role_definition(roles.STORAGE_BLOB_DATA_READER, subscription_id),
+            role=roles.STORAGE_BLOB_DATA_READER,
+            subscription_id=subscription_id,
             principal_id=principal_id,
             scope=ml.storage_account.id,
             parent=self,
@@ -93,7 +96,8 @@ class RealtimeServing(pulumi.ComponentResource):
         # Reads the one secret it needs (the API key), nothing else in the vault.
         api_key_reader = roles.grant(
             f"{name}-api-key-reader",
-            role_definition_id=roles.role_definition(roles.KEY_VAULT_SECRETS_USER, subscription_id),
+            role=roles.KEY_VAULT_SECRETS_USER,
+            subscription_id=subscription_id,
             principal_id=principal_id,
             scope=pipeline_secrets.serving_api_key.id,
             parent=self,

@@ -35,17 +35,19 @@ def role_definition(role_id: pulumi.Input[str], subscription_id: pulumi.Input[st
 def grant(
     name: str,
     *,
-    role_definition_id: pulumi.Input[str],
+    role: pulumi.Input[str],
+    subscription_id: pulumi.Input[str],
     principal_id: pulumi.Input[str],
     scope: pulumi.Input[str],
     parent: pulumi.Resource,
 ) -> azure_native.authorization.RoleAssignment:
-    """Grants a managed identity (a service principal) one role on one scope."""
+    """Grants a managed identity (a service principal) one role (a built-in role's GUID or a custom role's name)
+    on one scope."""
     return azure_native.authorization.RoleAssignment(
         name,
         principal_id=principal_id,
         principal_type="ServicePrincipal",
-        role_definition_id=role_definition_id,
+        role_definition_id=role_definition(role, subscription_id),
         scope=scope,
         opts=pulumi.ResourceOptions(parent=parent),
     )
