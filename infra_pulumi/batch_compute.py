@@ -94,32 +94,9 @@ class BatchCompute(pulumi.ComponentResource):
             opts=child,
         )
         self.environment = f"{SERVING_ENVIRONMENT}:{settings.serving_image_tag}"
-        subscription_id = ml.subscription_id
-        principal_id = self.identity.principal_id
-        roles.grant(
-            f"{name}-pipes-writer",
-            role=roles.STORAGE_BLOB_DATA_CONTRIBUTOR,
-            subscription_id=subscription_id,
-            principal_id=principal_id,
-            scope=self.pipes_container.id,
-            parent=self,
-        )
-        roles.grant(
-            f"{name}-model-reader",
-            role=ml.model_reader_role.name,
-            subscription_id=subscription_id,
-            principal_id=principal_id,
-            scope=ml.workspace.id,
-            parent=self,
-        )
-        roles.grant(
-            f"{name}-model-files-reader",
-            role=roles.STORAGE_BLOB_DATA_READER,
-            subscription_id=subscription_id,
-            principal_id=principal_id,
-            scope=ml.storage_account.id,
-            parent=self,
-        )
+        grants = roles.Grants(name, self.identity.principal_id, ml.subscription_id, self)
+        grants("pipes-writer", roles.STORAGE_BLOB_DATA_CONTRIBUTOR, self.pipes_container.id)
+        ml.grant_model_read(grants)
         self.compute_name = self.cluster.name
         self.pipes_account_url = self.pipes_storage_account.primary_endpoints.apply(lambda endpoints: endpoints.blob)
         self.register_outputs(

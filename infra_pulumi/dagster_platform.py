@@ -96,7 +96,8 @@ class DagsterOnAzure(pulumi.ComponentResource):
         subscription_id = ml.subscription_id
 
         self.identity = user_assigned_identity(f"{name}-identity", settings, rg_name, self)
-        self._grant_roles(name, resource_group, ml, serving, batch, subscription_id)
+        self._grants = roles.Grants(name, self.identity.principal_id, subscription_id, self)
+        self._grant_roles(name, resource_group, ml, serving, batch)
 
         # -- the instance's database -------------------------------------------------------------
         self.postgres = azure_native.dbforpostgresql.Server(
@@ -172,14 +173,7 @@ class DagsterOnAzure(pulumi.ComponentResource):
             opts=child,
         )
         self._role_assignments.append(
-            roles.grant(
-                f"{name}-compute-logs-writer",
-                role=roles.STORAGE_BLOB_DATA_CONTRIBUTOR,
-                subscription_id=subscription_id,
-                principal_id=self.identity.principal_id,
-                scope=compute_logs.id,
-                parent=self,
-            )
+            self._grants("compute-logs-writer", roles.STORAGE_BLOB_DATA_CONTRIBUTOR, compute_logs.id)
         )
         account_key = (
             azure_native.storage.list_storage_account_keys_output(
@@ -334,21 +328,8 @@ class DagsterOnAzure(pulumi.ComponentResource):
         ml: MlPlatform,
         serving: RealtimeServing,
         batch: BatchCompute,
-        subscription_id: pulumi.Input[str],
     ) -> None:
-        principal_id = self.identity.principal_id
-
-        def grant(
-            suffix: str, role: pulumi.Input[str], scope: pulumi.Input[str]
-        ) -> azure_native.authorization.RoleAssignment:
-            return roles.grant(
-                f"{name}-{suffix}",
-                role=role,
-                subscription_id=subscription_id,
-                principal_id=principal_id,
-                scope=scope,
-                parent=self,
-            )
+        grant = self._grants
 
         run_launcher = roles.custom_role(
             f"{name}-run-launcher-role",

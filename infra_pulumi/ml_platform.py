@@ -108,3 +108,11 @@ class MlPlatform(pulumi.ComponentResource):
                 "keyVaultUri": self.key_vault_uri,
             }
         )
+
+    def grant_model_read(self, grants: roles.Grants) -> list[azure_native.authorization.RoleAssignment]:
+        """What downloading a registered model version takes (the real-time container and the batch cluster):
+        the model reader role on the workspace and read access to the files in its storage account."""
+        return [
+            grants("model-reader", self.model_reader_role.name, self.workspace.id),
+            grants("model-files-reader", roles.STORAGE_BLOB_DATA_READER, self.storage_account.id),
+        ]

@@ -67,41 +67,13 @@ class RealtimeServing(pulumi.ComponentResource):
 
         self.identity = user_assigned_identity(f"{name}-identity", settings, rg_name, self)
         subscription_id = ml.subscription_id
-        principal_id = self.identity.principal_id
-        acr_pull = roles.grant(
-            f"{name}-acr-pull",
-            role=roles.ACR_PULL,
-            subscription_id=subscription_id,
-            principal_id=principal_id,
-            scope=ml.registry.id,
-            parent=self,
-        )
-        model_reader = roles.grant(
-            f"{name}-model-reader",
-            role=ml.model_reader_role.name,
-            subscription_id=subscription_id,
-            principal_id=principal_id,
-            scope=ml.workspace.id,
-            parent=self,
-        )
-        model_files_reader = roles.grant(
-            f"{name}-model-files-reader",
-            role=roles.STORAGE_BLOB_DATA_READER,
-            subscription_id=subscription_id,
-            principal_id=principal_id,
-            scope=ml.storage_account.id,
-            parent=self,
-        )
-
-        # Reads the one secret it needs (the API key), nothing else in the vault.
-        api_key_reader = roles.grant(
-            f"{name}-api-key-reader",
-            role=roles.KEY_VAULT_SECRETS_USER,
-            subscription_id=subscription_id,
-            principal_id=principal_id,
-            scope=pipeline_secrets.serving_api_key.id,
-            parent=self,
-        )
+        grants = roles.Grants(name, self.identity.principal_id, subscription_id, self)
+        role_assignments = [
+            grants("acr-pull", roles.ACR_PULL, ml.registry.id),
+            *ml.grant_model_read(grants),
+            # The one secret it needs (the API key), nothing else in the vault.
+            grants("api-key-reader", roles.KEY_VAULT_SECRETS_USER, pipeline_secrets.serving_api_key.id),
+        ]
 
         cpu, memory = settings.serving_resources
         image = pulumi.Output.concat(ml.registry_login_server, f"/waldinger-serving:{settings.serving_image_tag}")
@@ -187,7 +159,7 @@ class RealtimeServing(pulumi.ComponentResource):
             tags={**tags, **MODEL_SERVING_TAG},
             opts=pulumi.ResourceOptions(
                 parent=self,
-                depends_on=[acr_pull, model_reader, model_files_reader, api_key_reader],
+                depends_on=role_assignments,
                 # Dagster's deployment owns the served version (container env) and revision names.
                 ignore_changes=["template.containers[0].env", "template.revisionSuffix"],
             ),

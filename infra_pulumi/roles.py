@@ -5,6 +5,8 @@ Built-in role ids are fixed GUIDs across all tenants (Azure docs, "Azure built-i
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pulumi
 import pulumi_azure_native as azure_native
 
@@ -51,6 +53,29 @@ def grant(
         scope=scope,
         opts=pulumi.ResourceOptions(parent=parent),
     )
+
+
+@dataclass(frozen=True)
+class Grants:
+    """The role assignments of one managed identity, named `<prefix>-<suffix>` and parented to its component:
+    `grants("acr-pull", ACR_PULL, registry.id)`."""
+
+    prefix: str
+    principal_id: pulumi.Input[str]
+    subscription_id: pulumi.Input[str]
+    parent: pulumi.Resource
+
+    def __call__(
+        self, suffix: str, role: pulumi.Input[str], scope: pulumi.Input[str]
+    ) -> azure_native.authorization.RoleAssignment:
+        return grant(
+            f"{self.prefix}-{suffix}",
+            role=role,
+            subscription_id=self.subscription_id,
+            principal_id=self.principal_id,
+            scope=scope,
+            parent=self.parent,
+        )
 
 
 def custom_role(
