@@ -5,12 +5,13 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+CHROMIUM := /usr/bin/chromium
 export WALDINGER_DATA_DIR ?= $(CURDIR)/.waldinger
 export DAGSTER_HOME ?= $(WALDINGER_DATA_DIR)/dagster_home
 
-.PHONY: install demo dev test lint validate stop warehouse-stop clean
+.PHONY: install demo dev test lint validate stop warehouse-stop clean chromium
 
-install: $(STAMP)
+install: $(STAMP) $(CHROMIUM)
 
 # pip 23.2 cannot resolve dagster + azure-ai-ml, hence the upgrade; requirements.lock pins every package
 # (torch==2.13.0 is the CPU build that lies on disk on these machines).
@@ -24,6 +25,17 @@ $(STAMP): pyproject.toml requirements.lock infra_pulumi/policy_pack/requirements
 	# --policy-pack` installs the pack's own requirements.txt into its own virtualenv anyway.
 	$(BIN)/python -m pip install --quiet --no-deps -r infra_pulumi/policy_pack/requirements.txt
 	touch $(STAMP)
+
+# The browser tests (tests/ui) drive Debian's Chromium through Playwright's Python package: `playwright install`
+# downloads a browser build of its own, which these machines cannot fetch. Installed once, as root (sudo if there).
+chromium: $(CHROMIUM)
+
+$(CHROMIUM):
+	@command -v apt-get >/dev/null || { echo "$(CHROMIUM) is missing and there is no apt-get: install Chromium so that $(CHROMIUM) runs it (the browser tests in tests/ui need it)"; exit 1; }
+	@if [ "$$(id -u)" -eq 0 ]; then sudo=; elif command -v sudo >/dev/null; then sudo=sudo; else \
+		echo "$(CHROMIUM) is missing (the browser tests in tests/ui need it); as root, run: apt-get update && apt-get install -y --no-install-recommends chromium"; exit 1; fi; \
+	set -x; $$sudo apt-get update && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium
+	@test -x $(CHROMIUM) || { echo "apt-get installed chromium but $(CHROMIUM) is not there; the browser tests launch that path"; exit 1; }
 
 $(DAGSTER_HOME):
 	mkdir -p $(DAGSTER_HOME)
@@ -64,7 +76,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 # pytest exits 5 when it collected no test: that is a broken suite, not a pass.
-test: $(STAMP)
+test: $(STAMP) $(CHROMIUM)
 	$(BIN)/ruff check .
 	@$(BIN)/python -m pytest; status=$$?; \
 	if [ $$status -eq 5 ]; then echo "pytest collected no tests: the suite is broken"; exit 1; fi; \
