@@ -157,6 +157,13 @@ def serving_api_key_variable() -> str | None:
     return SERVING_API_KEY_VARIABLE if os.environ.get(SERVING_API_KEY_VARIABLE) else None
 
 
+def serving_api_key() -> str | None:
+    """The bearer key itself, for the two places that must hold the value rather than an EnvVar: the local
+    endpoint's server process (which gets it through its environment, never its command line, since `ps` shows
+    command lines) and `waldinger serve start`, which hands it to that process."""
+    return os.environ.get(SERVING_API_KEY_VARIABLE) or None
+
+
 def dagster_ui_url() -> str:
     """Base URL of the Dagster UI, for links to runs in alerts."""
     return os.environ.get("WALDINGER_DAGSTER_URL", "http://127.0.0.1:3000").rstrip("/")
@@ -287,6 +294,28 @@ def inference_engine() -> str:
     if raw not in ENGINES:
         raise SettingsError(f"WALDINGER_ENGINE={raw!r} is not an engine; use one of {', '.join(ENGINES)}.")
     return raw
+
+
+@dataclass(frozen=True)
+class StepRetrySettings:
+    max_retries: int
+    delay_s: float
+
+
+def step_retries() -> StepRetrySettings:
+    """Retries of the steps that talk to the warehouse (WALDINGER_STEP_RETRIES, default 3) and the delay before
+    the first one (WALDINGER_STEP_RETRY_DELAY_S, default 10; then 3 and 7 times that, each ± one delay of jitter)."""
+    retries = os.environ.get("WALDINGER_STEP_RETRIES", "3").strip()
+    if not retries.isdigit():
+        raise SettingsError(f"WALDINGER_STEP_RETRIES={retries!r} is not a whole number (0 turns retries off).")
+    delay = os.environ.get("WALDINGER_STEP_RETRY_DELAY_S", "10").strip()
+    try:
+        delay_s = float(delay)
+    except ValueError:
+        delay_s = -1.0
+    if not 0 <= delay_s <= 3600:
+        raise SettingsError(f"WALDINGER_STEP_RETRY_DELAY_S={delay!r} is not a number of seconds from 0 to 3600.")
+    return StepRetrySettings(int(retries), delay_s)
 
 
 def _positive_int(name: str, default: int) -> int:

@@ -55,10 +55,32 @@ class EmbeddedWarehouseResource(WarehouseResource):
         get_dagster_logger().info(f"Starting the embedded warehouse in {control.warehouse_dir(data_dir)}")
         return control.start(data_dir, port=environment.requested_warehouse_port())
 
+    @contextmanager
+    def get_connection(self) -> Iterator[Any]:
+        """A connection to the server; if the server dies while the connection is in use, a WarehouseError that
+        says so replaces the connector's retry noise (the step's RetryPolicy then retries: the next connection
+        starts the server again)."""
+        from snowflake.connector.errors import Error as ConnectorError
+
+        serving = self.endpoint()
+        try:
+            with self._snowflake_resource(serving).get_connection() as connection:
+                yield connection
+        except ConnectorError as error:
+            now = control.status(Path(self.data_dir))
+            if now.pid == serving.pid:
+                raise
+            raise control.WarehouseError(
+                control.died_message(serving.log_file, serving.pid, now.running, error)
+            ) from error
+
     def snowflake_resource(self) -> SnowflakeResource:
+        return self._snowflake_resource(self.endpoint())
+
+    def _snowflake_resource(self, serving: control.WarehouseStatus) -> SnowflakeResource:
         from dagster_snowflake import SnowflakeResource
 
-        connection_args = self.endpoint().connection_args()
+        connection_args = serving.connection_args()
         return SnowflakeResource(
             account=connection_args.pop("account"),
             user=connection_args.pop("user"),

@@ -18,6 +18,8 @@ for _name in list(os.environ):
     if _name.startswith(("WALDINGER_", "SNOWFLAKE_", "AZURE_")):
         del os.environ[_name]
 os.environ["WALDINGER_DATA_DIR"] = str(SESSION_ROOT / "default")
+# Step retries keep their count (3) but wait about 1 s, 3 s, 7 s instead of 10 s, 30 s, 70 s.
+os.environ["WALDINGER_STEP_RETRY_DELAY_S"] = "1"
 os.environ["DAGSTER_HOME"] = str(SESSION_ROOT / "dagster_home")
 Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
 (Path(os.environ["DAGSTER_HOME"]) / "dagster.yaml").touch()

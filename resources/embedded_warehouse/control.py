@@ -18,6 +18,7 @@ USER = "waldinger"
 PASSWORD = "embedded"
 START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 30.0
+NETWORK_TIMEOUT_S = 10
 
 
 class WarehouseError(RuntimeError):
@@ -51,8 +52,11 @@ class WarehouseStatus:
             "port": self.port,
             "protocol": "http",
             "session_parameters": {"CLIENT_OUT_OF_BAND_TELEMETRY_ENABLED": False},
-            "login_timeout": 30,
-            "network_timeout": 600,
+            "login_timeout": 10,
+            # How long the connector retries a failed request. The server is on loopback, so a failed request
+            # means it is gone: with the connector's default a killed server hangs a step for 10 minutes (seen
+            # here). Slow statements are unaffected (socket_timeout bounds a reply; a statement is not resent).
+            "network_timeout": NETWORK_TIMEOUT_S,
         }
 
 
@@ -64,6 +68,18 @@ def not_running_message(data_dir: Path) -> str:
     return (
         f"The embedded warehouse in {warehouse_dir(data_dir)} is not running. Start it with "
         "`waldinger warehouse start` (or `make demo`), then retry."
+    )
+
+
+def died_message(log_file: str, pid: int | None, restarted: bool, error: Exception) -> str:
+    """What a step says when the server it was using stopped under it."""
+    cause = str(error).splitlines()[0][:120]
+    return (
+        f"The embedded warehouse (pid {pid}) stopped while this step was connecting to it or using it ({cause}). "
+        "The interrupted transaction was not committed, so no partial write is left. "
+        + ("It has been started again since. " if restarted else "")
+        + f"Its log: {log_file}. Retry the step (the batch assets retry by "
+        "themselves with backoff); if it keeps stopping, read the log, then `waldinger warehouse start`."
     )
 
 

@@ -22,7 +22,7 @@ from waldinger_assets.model.assets import (
     production_model,
     registered_model,
 )
-from waldinger_assets.model.embedded_registry import EmbeddedModelRegistry
+from waldinger_assets.model.embedded_registry import EmbeddedModelRegistry, RegistryError
 
 pytestmark = pytest.mark.slow
 NAME = "waldinger-tiny-mistral"
@@ -90,6 +90,61 @@ def test_a_corrupted_registered_artifact_blocks_promotion(model_graph) -> None:
     assert not result.success
     assert checks(result)[HASH_CHECK] is False
     assert "waldinger/model/production_model" not in materialized(result)
+
+
+def step_failures(result) -> str:
+    """Every step failure's message, with the messages of its causes (the project's error is a cause)."""
+    messages = []
+    for event in result.get_step_failure_events():
+        error = event.step_failure_data.error
+        while error is not None:
+            messages.append(error.message)
+            error = error.cause
+    return "\n".join(messages)
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        pytest.param(lambda text: text[: len(text) // 2], id="truncated"),
+        pytest.param(lambda text: text.replace('"version": "1"', '"version": "7"'), id="wrong-version"),
+    ],
+)
+def test_a_corrupted_registry_entry_fails_with_a_clear_error_and_recovers_when_restored(
+    model_graph, tmp_path: Path, damage
+) -> None:
+    run, registry, data_dir = model_graph
+    assert run().success
+    (version,) = registry.list_versions(NAME)
+    entry = Path(version.path).parent / "version.json"
+    intact = entry.read_text()
+    entry.write_text(damage(intact))
+
+    failed = run()
+    assert not failed.success
+    message = step_failures(failed)
+    assert f"The registry entry {entry} is corrupted" in message
+    assert "Restore the file from a backup" in message
+    assert "waldinger/model/production_model" not in materialized(failed)
+
+    env = {"WALDINGER_DATA_DIR": str(data_dir), "DAGSTER_HOME": str(tmp_path / "dagster_home")}
+    listed = waldinger_cli("model", "list", env=env)
+    assert listed.returncode != 0
+    assert f"The registry entry {entry} is corrupted" in listed.stderr
+    assert "Traceback" not in listed.stderr
+
+    entry.write_text(intact)  # restored from the backup the message asks for
+    assert run().success
+    assert [(v.version, v.stage) for v in registry.list_versions(NAME)] == [("1", "Production")]
+
+
+def test_a_corrupted_promotion_history_names_the_line(model_graph) -> None:
+    run, registry, _ = model_graph
+    assert run().success
+    history = registry.root / NAME / "promotions.jsonl"
+    history.write_text(history.read_text() + '{"version": "2", "reas\n')
+    with pytest.raises(RegistryError, match=rf"{history} is corrupted at line 2"):
+        registry.promotions(NAME)
 
 
 def test_cli_lists_promotes_and_rolls_back_with_history_in_dagster(model_graph, tmp_path: Path) -> None:

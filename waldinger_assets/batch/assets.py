@@ -8,6 +8,7 @@ Both partitioned assets take a whole partition range in one run (BackfillPolicy.
 """
 
 import datetime as dt
+import hashlib
 import json
 import time
 
@@ -35,6 +36,7 @@ from waldinger_assets.demo_warehouse.catalog import BATCH_INPUT_TABLE
 from waldinger_assets.schema_drift.assets import DRIFT_REPORT_KEY
 from waldinger_assets.serving.assets import BATCH_DEPLOYMENT_KEY
 from waldinger_assets.snowflake_sql import qualified_name
+from waldinger_assets.warehouse_retries import warehouse_retry_policy
 
 BATCH_INPUT_KEY = ["waldinger", "batch", "batch_input"]
 BATCH_OUTPUTS_KEY = list(BATCH_OUTPUT_TABLE)
@@ -89,6 +91,7 @@ def refuse_unless_drift_gate_passed(context: AssetExecutionContext) -> None:
     deps=[batch_input_table.key, DRIFT_REPORT_KEY],
     partitions_def=daily_partitions,
     backfill_policy=BackfillPolicy.single_run(),
+    retry_policy=warehouse_retry_policy(),
     group_name="batch",
     kinds={"snowflake", "python"},
     description=(
@@ -133,6 +136,7 @@ def batch_input(
     partitions_def=daily_partitions,
     backfill_policy=BackfillPolicy.single_run(),
     automation_condition=BATCH_OUTPUTS_AUTOMATION,
+    retry_policy=warehouse_retry_policy(),
     group_name="batch",
     kinds={"snowflake", "python"},
     description=(
@@ -152,7 +156,7 @@ def batch_outputs(
 ) -> MaterializeResult:
     from waldinger_assets.batch.job_files import read_results, read_validated, request_lines, write_requests
     from waldinger_assets.batch.output_table import Lineage, output_rows, replace_partitions
-    from waldinger_assets.serving.deployment import DeploymentError, ServedArtifact
+    from waldinger_assets.serving.deployment import ServedArtifact
 
     refuse_unless_drift_gate_passed(context)
     artifact = ServedArtifact.from_json(batch_deployment)
@@ -161,8 +165,9 @@ def batch_outputs(
     for day in days:
         path = batch_files.validated_prompts(day)
         if not path.exists():
-            raise DeploymentError(
-                f"No validated prompts for {day} at {path}; materialize waldinger/batch/batch_input for it."
+            raise Failure(
+                f"No validated prompts for {day} at {path}; materialize waldinger/batch/batch_input for it.",
+                allow_retries=False,
             )
         prompts[day] = read_validated(path)
     folder = batch_files.job_folder(context.run.run_id)
@@ -172,17 +177,35 @@ def batch_outputs(
         for day in days
         for line in request_lines(day, prompts[day], artifact.model, environment.batch_max_tokens())
     ]
-    write_requests(requests_file, requests)
     started = time.perf_counter()
-    if requests:
-        figures = batch_compute.run_job(
-            context,
-            artifact=artifact,
-            requests_file=requests_file,
-            output_file=results_file,
-            fingerprint=f"{artifact.model}:{artifact.version}",
-        )
+    completed = folder / "job_completed.json"
+    requests_sha256 = hashlib.sha256(json.dumps(requests, sort_keys=True).encode()).hexdigest()
+    earlier = json.loads(completed.read_text()) if completed.is_file() else {}
+    if requests and earlier.get("requests_sha256") == requests_sha256 and results_file.is_file():
+        # A retry of this step in the same run (the warehouse write failed): the job's results are already
+        # here, so the model does not run again (on Azure ML that is a GPU job).
+        context.log.info(f"reusing the batch job results of this run's earlier attempt ({results_file})")
+        figures, results = earlier["figures"], read_results(results_file)
+    elif requests:
+        write_requests(requests_file, requests)
+        try:
+            figures = batch_compute.run_job(
+                context,
+                artifact=artifact,
+                requests_file=requests_file,
+                output_file=results_file,
+                fingerprint=f"{artifact.model}:{artifact.version}",
+            )
+        except Exception as error:
+            # Not retried: the same model over the same prompts fails the same way (and on Azure ML each attempt
+            # is a GPU job). The previous rows of these days stay as they were.
+            raise Failure(
+                f"The batch job failed ({type(error).__name__}: {str(error).splitlines()[0][:300]}); nothing was "
+                "written. Its log is above; fix the cause, then re-run these partitions.",
+                allow_retries=False,
+            ) from error
         results = read_results(results_file)
+        completed.write_text(json.dumps({"requests_sha256": requests_sha256, "figures": figures}, default=str))
     else:  # no valid prompt: no model load, no cluster job; the day still gets its rows (or none)
         figures, results = {"job": "not started: no valid prompt"}, {}
     job_seconds = time.perf_counter() - started
@@ -196,7 +219,9 @@ def batch_outputs(
     }
     for day, rows in rows_by_day.items():
         if len(rows) != len(prompts[day]):
-            raise RuntimeError(f"{day}: {len(prompts[day])} prompts in but {len(rows)} rows out; nothing written.")
+            raise Failure(
+                f"{day}: {len(prompts[day])} prompts in but {len(rows)} rows out; nothing written.", allow_retries=False
+            )
     with warehouse.get_connection() as connection:
         written = replace_partitions(connection, rows_by_day)
     statuses: dict[str, int] = {}

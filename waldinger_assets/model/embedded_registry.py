@@ -69,8 +69,16 @@ class EmbeddedModelRegistry:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
     def _read(self, version_dir: Path) -> ModelVersion:
-        data = json.loads((version_dir / "version.json").read_text())
-        return ModelVersion(**data)
+        entry = version_dir / "version.json"
+        try:
+            version = ModelVersion(**json.loads(entry.read_text(encoding="utf-8")))
+        except (OSError, UnicodeDecodeError, ValueError, TypeError) as error:
+            raise RegistryError(corrupted_entry_message(entry, error)) from error
+        if version.version != version_dir.name:
+            raise RegistryError(corrupted_entry_message(entry, f"it describes version {version.version!r}"))
+        if not version.sha256:
+            raise RegistryError(corrupted_entry_message(entry, f"its {SHA256_TAG} tag is missing"))
+        return version
 
     def _write(self, version_dir: Path, version: ModelVersion) -> None:
         temporary = version_dir / ".version.json.tmp"
@@ -158,7 +166,18 @@ class EmbeddedModelRegistry:
         path = self.root / name / "promotions.jsonl"
         if not path.is_file():
             return []
-        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        history = []
+        for number, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                history.append(json.loads(line))
+            except ValueError as error:
+                raise RegistryError(
+                    f"The promotion history {path} is corrupted at line {number} ({error}). The versions "
+                    "themselves are intact; fix or delete that line (each line is one JSON promotion), then retry."
+                ) from error
+        return history
 
     def rollback(self, name: str, run_id: str | None = None) -> ModelVersion:
         """Promotes the version that was in production before the current one."""
@@ -173,6 +192,15 @@ class EmbeddedModelRegistry:
             archived = _with_stage(target, ARCHIVED)
             self._write(model_dir / version, archived)
             return archived
+
+
+def corrupted_entry_message(entry: Path, problem: object) -> str:
+    return (
+        f"The registry entry {entry} is corrupted ({problem}); it was changed outside the registry. No version "
+        f"was changed. Restore the file from a backup, or move the folder {entry.parent} out of the registry and "
+        "register the artifact again (materialize waldinger/model/registered_model): the same bytes get a new "
+        "version number."
+    )
 
 
 def rollback_target(name: str, current: ModelVersion | None, promotions: list[dict]) -> tuple[ModelVersion, str]:

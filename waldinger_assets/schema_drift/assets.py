@@ -25,6 +25,7 @@ from waldinger_assets.schema_drift.alerting import alert_on_breaking_drift
 from waldinger_assets.schema_drift.baseline import load_baseline
 from waldinger_assets.schema_drift.metadata import take_snapshot
 from waldinger_assets.schema_drift.report import build_report
+from waldinger_assets.warehouse_retries import warehouse_retry_policy
 
 SNAPSHOT_KEY = ["waldinger", "schema_drift", "schema_snapshot"]
 DRIFT_REPORT_KEY = ["waldinger", "schema_drift", "drift_report"]
@@ -37,6 +38,7 @@ WAREHOUSE_CHECK = "warehouse_matches_baseline"
     key=SNAPSHOT_KEY,
     group_name="schema_drift",
     backfill_policy=BackfillPolicy.single_run(),  # runs once in a backfill of the daily batch (the gate)
+    retry_policy=warehouse_retry_policy(),
     kinds={"snowflake", "python"},
     description=(
         "The canonical definition of every database, schema, table, view and column in the configured databases, "
