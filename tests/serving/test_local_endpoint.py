@@ -1,15 +1,26 @@
 """`waldinger serve` and the real-time deployment asset on the local environment: the endpoint serves the
 production version, restarts when production changes (a rollback included), answers the official openai client,
-and the check fails when the endpoint serves another version."""
+and the check fails when the endpoint serves another version or was killed (re-materializing restores it)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import shutil
+import signal
 from pathlib import Path
 
+import psutil
 import pytest
-from dagster import AssetSelection, Definitions, FilesystemIOManager, define_asset_job, materialize
+from dagster import (
+    AssetCheckEvaluation,
+    AssetSelection,
+    Definitions,
+    FilesystemIOManager,
+    define_asset_job,
+    materialize,
+)
 
 from resources.model_registry import EmbeddedModelRegistryResource
 from resources.serving import LocalRealtimeEndpointResource
@@ -105,11 +116,14 @@ def test_the_deployment_asset_serves_production_and_its_check_catches_a_stale_en
     assert 0 < metadata["smoke_p50_ms"].value <= metadata["smoke_p99_ms"].value
     assert metadata["smoke_requests"].value == 8
 
-    def run_check() -> bool:
+    def check() -> AssetCheckEvaluation:
         result = definitions.resolve_job_def("check_endpoint").execute_in_process(raise_on_error=False)
         (evaluation,) = result.get_asset_check_evaluations()
         assert evaluation.check_name == SERVES_PRODUCTION_CHECK
-        return evaluation.passed
+        return evaluation
+
+    def run_check() -> bool:
+        return check().passed
 
     assert run_check() is True
     registry.promote(TINY_MODEL_NAME, v2.version)  # production moved on; the endpoint still serves v1
@@ -117,3 +131,16 @@ def test_the_deployment_asset_serves_production_and_its_check_catches_a_stale_en
     assert materialize([realtime_deployment], resources=resources).success, "re-deploying restarts the endpoint"
     assert run_check() is True
     assert local_endpoint.status(data_dir).version == v2.version
+
+    killed = local_endpoint.status(data_dir).pid
+    os.kill(killed, signal.SIGKILL)  # the server dies: no clean shutdown, its state file stays behind
+    with contextlib.suppress(psutil.NoSuchProcess):
+        psutil.Process(killed).wait(timeout=30)  # reaped: this process started it
+    down = check()
+    assert down.passed is False
+    assert down.metadata["served_version"].value == "None"
+    assert "materialize waldinger/serving/realtime_deployment" in down.description
+    assert materialize([realtime_deployment], resources=resources).success, "re-materializing restores it"
+    assert run_check() is True
+    restored = local_endpoint.status(data_dir)
+    assert restored.running and restored.pid != killed and restored.version == v2.version
