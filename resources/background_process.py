@@ -125,12 +125,21 @@ class BackgroundServer:
         timeout_s: float,
         error: type[Exception],
         state: dict | None = None,
+        environment: dict[str, str | None] | None = None,
     ) -> dict:
         """Starts `python -m module *arguments` in its own session (it outlives the command, and the Dagster run,
-        that started it) and waits until `is_ready(pid)`. Call with the lock held."""
+        that started it) and waits until `is_ready(pid)`. Call with the lock held.
+
+        `environment` sets (or, with None, removes) variables of the child's environment: the way to hand it a
+        secret, since its command line is visible to every user of the machine (`ps`)."""
         self.folder.mkdir(parents=True, exist_ok=True)
         log = open(self.log_file, "ab")  # noqa: SIM115 - handed to the child process
         env = {**os.environ, "PYTHONPATH": import_root() + os.pathsep + os.environ.get("PYTHONPATH", "")}
+        for name, value in (environment or {}).items():
+            if value is None:
+                env.pop(name, None)
+            else:
+                env[name] = value
         process = subprocess.Popen(
             [sys.executable, "-m", self.module, *arguments],
             stdin=subprocess.DEVNULL,

@@ -15,7 +15,9 @@ from resources import environment
 
 class RealtimeDeploymentResource(ConfigurableResource):
     api_key: str | None = Field(
-        default=None, description="Bearer key of the OpenAI API (an EnvVar in prod; none for the local endpoint)."
+        default=None,
+        description="Bearer key the endpoint's OpenAI API requires (an EnvVar of WALDINGER_SERVING_API_KEY; none "
+        "for an open local endpoint).",
     )
 
     def deploy(self, artifact) -> dict:
@@ -38,7 +40,9 @@ class LocalRealtimeEndpointResource(RealtimeDeploymentResource):
     def deploy(self, artifact) -> dict:
         from waldinger_assets.serving import local_endpoint
 
-        status, restarted = local_endpoint.start(Path(self.data_dir), artifact, port=self.port, engine=self.engine)
+        status, restarted = local_endpoint.start(
+            Path(self.data_dir), artifact, port=self.port, engine=self.engine, api_key=self.api_key
+        )
         return {**status.to_json(), "updated": restarted, "target": "local server process"}
 
     def served(self) -> dict:
@@ -199,6 +203,8 @@ def realtime_deployment_resource() -> RealtimeDeploymentResource:
         data_dir=str(environment.data_dir()),
         port=environment.requested_serve_port(),
         engine=environment.inference_engine(),
+        # Set locally too, the local server requires it like vLLM does, so the smoke test really sends it.
+        api_key=EnvVar(variable) if (variable := environment.serving_api_key_variable()) else None,
     )
 
 

@@ -228,7 +228,11 @@ def _serve(args: argparse.Namespace) -> int:
         resource = model_registry_resource().process_config_and_initialize()
         artifact = production_artifact(resource.registry(), resource.model_name, with_local_files=True)
         local_endpoint.start(
-            data_dir, artifact, port=environment.requested_serve_port(), engine=environment.inference_engine()
+            data_dir,
+            artifact,
+            port=environment.requested_serve_port(),
+            engine=environment.inference_engine(),
+            api_key=environment.serving_api_key(),  # the same key the realtime_deployment asset hands it
         )
     status = local_endpoint.status(data_dir)
     if args.json:

@@ -92,6 +92,8 @@ def serve(data_dir: Path, host: str, port: int) -> None:
     import uvicorn
     from starlette.responses import JSONResponse
 
+    from waldinger_assets.snowflake_sql import quote_identifier  # DuckDB quotes identifiers the same way
+
     answer_data_errors_like_snowflake()
     instance = open_persistent_instance(data_dir / "databases")
     fakesnow_server.shared_fs = instance
@@ -108,7 +110,7 @@ def serve(data_dir: Path, host: str, port: int) -> None:
     finally:
         # Fold the write-ahead logs into the database files so the next start opens them quickly.
         for name in attached_databases(instance):
-            instance.duck_conn.execute(f'CHECKPOINT "{name}"')
+            instance.duck_conn.execute(f"CHECKPOINT {quote_identifier(name)}")  # a name may hold a quote
         instance.duck_conn.close()
 
 

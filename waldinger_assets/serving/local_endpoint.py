@@ -7,10 +7,13 @@ version (or other bytes) restarts it; starting it for the version it already ser
 
 from __future__ import annotations
 
+import urllib.error
+import urllib.request
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from resources.background_process import HOST, BackgroundServer, free_port, get_json
+from resources.environment import SERVING_API_KEY_VARIABLE
 from waldinger_assets.serving.deployment import DeploymentError, ServedArtifact
 
 SERVER_MODULE = "waldinger_assets.serving.openai_server"
@@ -50,6 +53,30 @@ def base_url(port: int) -> str:
     return f"http://{HOST}:{port}/v1"
 
 
+def _answers(port: int, api_key: str | None) -> int | None:
+    """The HTTP status of GET /v1/models with this key (or none), or None when the server does not answer."""
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    request = urllib.request.Request(f"http://{HOST}:{port}/v1/models", headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=5.0) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+    except (urllib.error.URLError, OSError):
+        return None
+
+
+def enforces_key(port: int, api_key: str | None) -> bool:
+    """Whether the server on `port` lets in exactly the holders of `api_key` (everyone, when it is None). A
+    server too busy to answer counts as enforcing it: it is not restarted for a doubt."""
+    with_key = _answers(port, api_key)
+    if with_key == 401:
+        return False
+    if api_key is None or with_key is None:
+        return True
+    return _answers(port, None) in (401, None)
+
+
 def status(data_dir: Path) -> EndpointStatus:
     server = _server(data_dir)
     state = server.running_state() or {}
@@ -75,16 +102,19 @@ def start(
     max_batch: int = 16,
     batch_window_ms: float = 5.0,
     timeout_s: float = START_TIMEOUT_S,
+    api_key: str | None = None,
 ) -> tuple[EndpointStatus, bool]:
-    """Serves `artifact`, restarting the endpoint if it serves something else. Returns the status and whether
-    a server was (re)started."""
+    """Serves `artifact`, restarting the endpoint if it serves something else or does not enforce `api_key`
+    (the bearer key its /v1 API requires; None for an open endpoint). Returns the status and whether a server
+    was (re)started."""
     server = _server(data_dir)
     with server.lock():
         state = server.running_state()
-        if state and (state.get("model"), state.get("version"), state.get("sha256")) == (
-            artifact.model,
-            artifact.version,
-            artifact.sha256,
+        if (
+            state
+            and (state.get("model"), state.get("version"), state.get("sha256"))
+            == (artifact.model, artifact.version, artifact.sha256)
+            and enforces_key(state["port"], api_key)
         ):
             return status(data_dir), False
         if state:
@@ -116,7 +146,17 @@ def start(
             str(server.folder),
         ]
         recorded = {"model": artifact.model, "version": artifact.version, "sha256": artifact.sha256}
-        spawned = server.spawn(arguments, port, serves_the_version, timeout_s, EndpointError, state=recorded)
+        # The key goes through the environment (argv is public); without one, an inherited key is removed, so the
+        # server enforces exactly what the caller asked for.
+        spawned = server.spawn(
+            arguments,
+            port,
+            serves_the_version,
+            timeout_s,
+            EndpointError,
+            state=recorded,
+            environment={SERVING_API_KEY_VARIABLE: api_key},
+        )
         health = get_json(f"http://{HOST}:{port}/health") or {}
         server.write_state({**spawned, "engine": health.get("engine")})
     return status(data_dir), True

@@ -4,6 +4,9 @@
 they mean the same). Concurrent requests are batched together: the first request of a batch waits at most
 `batch_window_ms` for others (up to `max_batch`), then the whole batch runs as one `generate` call.
 
+With an API key (WALDINGER_SERVING_API_KEY in the server's environment, as vLLM reads VLLM_API_KEY), every
+`/v1/*` request needs `Authorization: Bearer <key>`; `/health` and `/metrics` stay open, as vLLM's do.
+
 Run by `waldinger serve start`, or: python -m waldinger_assets.serving.openai_server --artifact DIR --model NAME
 --version V --port PORT
 """
@@ -13,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import hmac
 import os
 import time
 import uuid
@@ -191,8 +195,50 @@ class Batcher:
                 self.metrics.running -= len(batch)
 
 
-def create_app(engine, model_name: str, model_version: str, max_batch: int = 16, batch_window_ms: float = 5.0):
+class BearerKeyMiddleware:
+    """Requires `Authorization: Bearer <api_key>` on /v1/* (what vLLM's --api-key does) and answers anything else
+    there with 401 and an OpenAI-style error. The key is compared in constant time."""
+
+    def __init__(self, app, api_key: str) -> None:
+        if not api_key:
+            raise ValueError("an empty API key would let every request in; pass None for an open endpoint")
+        self.app = app
+        self._expected = api_key.encode()
+
+    def authorized(self, authorization: str | None) -> bool:
+        scheme, _, token = (authorization or "").partition(" ")
+        return scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(), self._expected)
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith("/v1"):
+            from starlette.datastructures import Headers
+            from starlette.responses import JSONResponse
+
+            if not self.authorized(Headers(scope=scope).get("authorization")):
+                error = {
+                    "message": "Incorrect or missing API key: send the header 'Authorization: Bearer <key>' "
+                    "(the key is WALDINGER_SERVING_API_KEY).",
+                    "type": "invalid_request_error",
+                    "param": None,
+                    "code": "invalid_api_key",
+                }
+                response = JSONResponse({"error": error}, 401, headers={"WWW-Authenticate": "Bearer"})
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def create_app(
+    engine,
+    model_name: str,
+    model_version: str,
+    max_batch: int = 16,
+    batch_window_ms: float = 5.0,
+    api_key: str | None = None,
+):
+    """The ASGI app; with `api_key`, /v1/* requires it as a bearer token."""
     from starlette.applications import Starlette
+    from starlette.middleware import Middleware
     from starlette.requests import Request
     from starlette.responses import JSONResponse, PlainTextResponse
     from starlette.routing import Route
@@ -263,6 +309,7 @@ def create_app(engine, model_name: str, model_version: str, max_batch: int = 16,
             Route("/metrics", prometheus, methods=["GET"]),
         ],
         lifespan=lifespan,
+        middleware=[Middleware(BearerKeyMiddleware, api_key=api_key)] if api_key else [],
     )
     app.state.metrics = metrics
     return app
@@ -283,10 +330,13 @@ def main() -> None:
 
     import uvicorn
 
+    from resources.environment import serving_api_key
     from waldinger_assets.serving.engine import load_engine
 
     engine = load_engine(args.artifact, prefer=args.engine)
-    app = create_app(engine, args.model, args.version, args.max_batch, args.batch_window_ms)
+    # The key comes from the environment, never an argument: any user can read a process's command line.
+    api_key = serving_api_key()
+    app = create_app(engine, args.model, args.version, args.max_batch, args.batch_window_ms, api_key=api_key)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
 
 
