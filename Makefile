@@ -5,7 +5,8 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-CHROMIUM := /usr/bin/chromium
+# The browser tests' Chromium (tests/ui); `make test CHROMIUM=/usr/bin/google-chrome` uses another build.
+export CHROMIUM ?= /usr/bin/chromium
 export WALDINGER_DATA_DIR ?= $(CURDIR)/.waldinger
 export DAGSTER_HOME ?= $(WALDINGER_DATA_DIR)/dagster_home
 

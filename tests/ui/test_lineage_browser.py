@@ -38,7 +38,8 @@ from waldinger_assets.serving.assets import BATCH_DEPLOYMENT_KEY, REALTIME_DEPLO
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM = Path("/usr/bin/chromium")
+# Debian's Chromium by default; CI on Ubuntu points CHROMIUM at the runner's Chrome (Makefile, ci.yml).
+CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
 # Without the background-networking flags Chromium keeps dialling Google's services, which a closed network
 # answers with a stream of refused connections.
 CHROMIUM_ARGS = (
