@@ -21,7 +21,7 @@ import psutil
 import pytest
 
 from resources.background_process import free_port, get_json
-from tests.helpers import REPO_ROOT, VENV_BIN, waldinger_cli
+from tests.helpers import REPO_ROOT, VENV_BIN, instance_env, waldinger_cli
 from waldinger_assets.demo_warehouse.catalog import DemoCatalog
 from waldinger_assets.demo_warehouse.prompts import utc_today
 from waldinger_assets.demo_warehouse.seed import seed
@@ -45,19 +45,12 @@ class Deployment:
         self.data_dir = root / "data"
         self.home = root / "dagster_home"
         self.port = free_port()
-        self.env = {
-            **os.environ,
-            "DAGSTER_HOME": str(self.home),
-            "WALDINGER_DATA_DIR": str(self.data_dir),
-            "WALDINGER_DATABASES": "WALDINGER",
-            "WALDINGER_BASELINE": str(root / "baseline.json"),
-            "WALDINGER_SCHEMA_HISTORY_DIR": str(root / "history"),
-            "WALDINGER_STORAGE_DIR": str(root / "storage"),
-            "WALDINGER_ENGINE": "transformers",
-            "WALDINGER_SENSOR_INTERVAL_S": "5",
-            "WALDINGER_BATCH_START_DATE": (TODAY - dt.timedelta(days=30)).isoformat(),
-            "WALDINGER_DAGSTER_URL": f"http://127.0.0.1:{self.port}",
-        }
+        self.env = instance_env(
+            root,
+            WALDINGER_SENSOR_INTERVAL_S="5",
+            WALDINGER_BATCH_START_DATE=(TODAY - dt.timedelta(days=30)).isoformat(),
+            WALDINGER_DAGSTER_URL=f"http://127.0.0.1:{self.port}",
+        )
         self.processes: list[subprocess.Popen] = []
 
     def start(self) -> None:

@@ -16,6 +16,7 @@ import pytest
 
 from resources import environment
 from resources.embedded_warehouse import control
+from tests.helpers import step_failure_messages
 from waldinger_assets.batch.partitions import daily_partitions
 
 pytestmark = pytest.mark.slow
@@ -57,16 +58,6 @@ def rows_per_day(pipeline) -> dict[dt.date, int]:
 
 def retries(result) -> list:
     return [event for event in result.all_events if event.event_type_value == "STEP_UP_FOR_RETRY"]
-
-
-def failure_messages(result) -> str:
-    messages = []
-    for event in result.get_step_failure_events():
-        error = event.step_failure_data.error
-        while error is not None:
-            messages.append(error.message)
-            error = error.cause
-    return "\n".join(messages)
 
 
 def kill_warehouse(data_dir) -> bool:
@@ -111,7 +102,7 @@ def test_killed_while_reading_the_retry_restarts_it_and_the_run_lands_every_row(
     with killing(pipeline.data_dir, when=first_day_read.exists, repeat=False) as kills:
         result = pipeline.run(DAYS[0], DAYS[-1])
     assert len(kills) == 1, "the warehouse was killed once, while the batch input step was reading"
-    assert result.success, failure_messages(result)
+    assert result.success, step_failure_messages(result)
     (retry,) = retries(result)
     assert retry.step_key == "waldinger__batch__batch_input"
     assert "stopped while this step was connecting to it or using it" in retry.event_specific_data.error.cause.message
@@ -135,7 +126,7 @@ def test_down_for_the_whole_run_fails_clearly_after_backoff_and_a_rerun_recovers
     assert len(retried) == RETRIES, "every retry was used"
     waits = [event.event_specific_data.seconds_to_wait for event in retried]
     assert waits == sorted(waits) and waits[0] < waits[-1], f"exponential backoff between attempts: {waits}"
-    message = failure_messages(failed)
+    message = step_failure_messages(failed)
     assert "embedded warehouse" in message and "waldinger warehouse start" in message, message
 
     assert (

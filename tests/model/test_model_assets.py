@@ -11,7 +11,7 @@ from dagster import AssetKey, DagsterInstance, Definitions, FilesystemIOManager
 
 from resources.model_registry import EmbeddedModelRegistryResource
 from resources.model_source import ModelSourceResource
-from tests.helpers import waldinger_cli
+from tests.helpers import step_failure_messages, waldinger_cli
 from waldinger_assets.model.assets import (
     CHAT_CHECK,
     HASH_CHECK,
@@ -92,17 +92,6 @@ def test_a_corrupted_registered_artifact_blocks_promotion(model_graph) -> None:
     assert "waldinger/model/production_model" not in materialized(result)
 
 
-def step_failures(result) -> str:
-    """Every step failure's message, with the messages of its causes (the project's error is a cause)."""
-    messages = []
-    for event in result.get_step_failure_events():
-        error = event.step_failure_data.error
-        while error is not None:
-            messages.append(error.message)
-            error = error.cause
-    return "\n".join(messages)
-
-
 @pytest.mark.parametrize(
     "damage",
     [
@@ -122,7 +111,7 @@ def test_a_corrupted_registry_entry_fails_with_a_clear_error_and_recovers_when_r
 
     failed = run()
     assert not failed.success
-    message = step_failures(failed)
+    message = step_failure_messages(failed)
     assert f"The registry entry {entry} is corrupted" in message
     assert "Restore the file from a backup" in message
     assert "waldinger/model/production_model" not in materialized(failed)

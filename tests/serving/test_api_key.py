@@ -6,9 +6,6 @@ realtime_deployment asset's smoke test sends it."""
 from __future__ import annotations
 
 import json
-import socket
-import threading
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -20,7 +17,7 @@ from dagster import EnvVar, FilesystemIOManager, materialize
 
 from resources.model_registry import EmbeddedModelRegistryResource
 from resources.serving import LocalRealtimeEndpointResource, realtime_deployment_resource
-from tests.helpers import waldinger_cli
+from tests.helpers import serving_in_a_thread, waldinger_cli
 from waldinger_assets.model.embedded_registry import EmbeddedModelRegistry
 from waldinger_assets.model.tiny_model import TINY_MODEL_NAME, build_tiny_model
 from waldinger_assets.serving import local_endpoint
@@ -49,22 +46,9 @@ def request(url: str, api_key: str | None = None, body: dict | None = None) -> t
 
 @pytest.fixture(scope="module")
 def keyed_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    import uvicorn
-
     engine = TransformersEngine(build_tiny_model(tmp_path_factory.mktemp("tiny") / "model"))
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    app = create_app(engine, TINY_MODEL_NAME, "1", api_key=KEY)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serving_in_a_thread(create_app(engine, TINY_MODEL_NAME, "1", api_key=KEY)) as url:
+        yield url
 
 
 CHAT = {"model": TINY_MODEL_NAME, "messages": [{"role": "user", "content": "hello"}], "max_tokens": 3}

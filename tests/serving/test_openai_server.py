@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-import threading
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -15,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from tests.helpers import serving_in_a_thread
 from waldinger_assets.model.tiny_model import build_tiny_model
 from waldinger_assets.serving.engine import ChatRequest, TransformersEngine
 from waldinger_assets.serving.openai_server import create_app
@@ -29,21 +27,8 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> TransformersEngine:
 
 @pytest.fixture(scope="module")
 def base_url(engine: TransformersEngine) -> Iterator[str]:
-    import uvicorn
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    app = create_app(engine, MODEL, "7", max_batch=16, batch_window_ms=20)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serving_in_a_thread(create_app(engine, MODEL, "7", max_batch=16, batch_window_ms=20)) as url:
+        yield url
 
 
 def post(url: str, body: dict) -> tuple[int, dict]:

@@ -22,7 +22,7 @@ import pytest
 from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 
 from resources.background_process import free_port
-from tests.helpers import REPO_ROOT, SESSION_TODAY, VENV_BIN, waldinger_cli
+from tests.helpers import REPO_ROOT, SESSION_TODAY, VENV_BIN, instance_env, waldinger_cli
 from waldinger_assets.batch.assets import BATCH_INPUT_KEY, BATCH_OUTPUTS_KEY
 from waldinger_assets.demo_warehouse.catalog import BATCH_INPUT_TABLE, DemoCatalog
 from waldinger_assets.demo_warehouse.seed import seed
@@ -118,18 +118,11 @@ class DemoInstance:
         self.home = root / "dagster_home"
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.env = {
-            **os.environ,
-            "DAGSTER_HOME": str(self.home),
-            "WALDINGER_DATA_DIR": str(self.data_dir),
-            "WALDINGER_DATABASES": "WALDINGER",
-            "WALDINGER_BASELINE": str(root / "baseline.json"),
-            "WALDINGER_SCHEMA_HISTORY_DIR": str(root / "history"),
-            "WALDINGER_STORAGE_DIR": str(root / "storage"),
-            "WALDINGER_ENGINE": "transformers",
-            "WALDINGER_BATCH_START_DATE": (SESSION_TODAY - dt.timedelta(days=30)).isoformat(),
-            "WALDINGER_DAGSTER_URL": self.url,
-        }
+        self.env = instance_env(
+            root,
+            WALDINGER_BATCH_START_DATE=(SESSION_TODAY - dt.timedelta(days=30)).isoformat(),
+            WALDINGER_DAGSTER_URL=self.url,
+        )
         self.webserver: subprocess.Popen | None = None
 
     def materialize(self) -> None:
