@@ -72,14 +72,22 @@ validate: $(STAMP)
 materialize: $(STAMP) $(DAGSTER_HOME)
 	DAGSTER_BIN=$(BIN)/dagster .github/scripts/materialize.sh
 
+# Every benchmark script once, figures to docs/benchmarks.md (about 40 minutes; run it on an idle machine).
+.PHONY: benchmarks
+benchmarks: $(STAMP)
+	$(BIN)/python benchmarks/report.py
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-# pytest exits 5 when it collected no test: that is a broken suite, not a pass.
+# pytest exits 5 when it collected no test: that is a broken suite, not a pass. The suite runs on TEST_WORKERS
+# processes (pytest-xdist), a test module per worker at a time (tests/conftest.py groups them): most of its time is
+# spent waiting on servers and subprocesses, so 2 workers take ~12 minutes where one takes ~15 on 2 cores.
+TEST_WORKERS ?= 2
 test: $(STAMP) $(CHROMIUM)
 	$(BIN)/ruff check .
-	@$(BIN)/python -m pytest; status=$$?; \
+	@$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup; status=$$?; \
 	if [ $$status -eq 5 ]; then echo "pytest collected no tests: the suite is broken"; exit 1; fi; \
 	exit $$status
 

@@ -25,6 +25,15 @@ Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
 (Path(os.environ["DAGSTER_HOME"]) / "dagster.yaml").touch()
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """For `pytest -n N --dist loadgroup` (make test): a module's tests stay on one worker, so module fixtures
+    are set up once; the modules that use the session's seeded warehouse share a worker, so it is seeded once."""
+    seeded_modules = {item.module.__name__ for item in items if "seeded_data_dir" in item.fixturenames}
+    for item in items:
+        module = item.module.__name__
+        item.add_marker(pytest.mark.xdist_group("seeded_warehouse" if module in seeded_modules else module))
+
+
 @pytest.fixture
 def data_dir(tmp_path: Path) -> Iterator[Path]:
     """A fresh, empty data directory; any warehouse started in it is stopped afterwards."""
