@@ -15,6 +15,7 @@ import os
 import platform
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -51,11 +52,22 @@ def machine() -> dict[str, str]:
 
 
 def run(script: str, arguments: list[str]) -> tuple[str, int, float, str]:
+    """Runs one script on a data directory and Dagster instance of its own (never the developer's .waldinger/,
+    whose warehouse may hold changes of its own): the same starting point on every machine."""
     command = [sys.executable, f"benchmarks/{script}", *arguments]
     shown = " ".join([".venv/bin/python", *command[1:]])
     print(f"running {shown}", flush=True)
-    started = time.perf_counter()
-    finished = subprocess.run(command, capture_output=True, text=True, cwd=REPO_ROOT, stdin=subprocess.DEVNULL)
+    with tempfile.TemporaryDirectory(prefix="bench-report-") as temporary:
+        home = Path(temporary) / "dagster_home"
+        home.mkdir()
+        env = {**os.environ, "WALDINGER_DATA_DIR": str(Path(temporary) / "data"), "DAGSTER_HOME": str(home)}
+        started = time.perf_counter()
+        finished = subprocess.run(
+            command, capture_output=True, text=True, cwd=REPO_ROOT, stdin=subprocess.DEVNULL, env=env
+        )
+        subprocess.run(  # whatever the script left running in that directory
+            [str(Path(sys.executable).parent / "waldinger"), "warehouse", "stop"], capture_output=True, env=env
+        )
     seconds = time.perf_counter() - started
     print(finished.stdout, flush=True)
     if finished.returncode != 0:
@@ -67,10 +79,10 @@ def render(started: dt.datetime, host: dict[str, str], results: list[tuple[str, 
     lines = [
         "# Benchmark figures",
         "",
-        f"Every benchmark script, run once by `benchmarks/report.py` on {started:%Y-%m-%d} (started {started:%H:%M} "
-        "UTC), one after the other on one machine. Targets live in the scripts' docstrings; tests never assert a "
-        "timing. Regenerate with `make benchmarks` on an idle machine; compare figures only between runs on the "
-        "same one.",
+        f"Every benchmark script, run once by `benchmarks/report.py` on {started:%Y-%m-%d} (started "
+        f"{started:%H:%M} UTC), one after the other on one machine, each on a fresh data directory. Targets live "
+        "in the scripts' docstrings; tests never assert a timing. Regenerate with `make benchmarks` on an idle "
+        "machine; compare figures only between runs on the same one.",
         "",
         "| machine | |",
         "|---|---|",
