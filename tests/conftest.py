@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,6 +13,13 @@ from pathlib import Path
 import pytest
 
 SESSION_ROOT = Path(tempfile.mkdtemp(prefix="waldinger-tests-"))
+
+# Dagster maps SIGTERM to whatever SIGINT does while it executes in process (dagster._utils.interrupts). Started
+# in the background (nohup, `&`, an xdist worker) SIGINT is ignored, so SIGTERM became ignored too, and every
+# process the suite then started inherited that: multiprocessing pools could not be terminated and hung the
+# suite. Ctrl-C behaves as usual.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 # Settings from the developer's shell must not leak into the suite (prod credentials above all).
 for _name in list(os.environ):

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 import time
 import uuid
@@ -198,6 +199,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fingerprint", default="", help="system_fingerprint of the responses (model:version)")
     parser.add_argument("--pipes-blob-account-url", help="Azure Blob Storage account Dagster Pipes talks through")
     args = parser.parse_args(argv)
+    # A run worker may have started this process with SIGTERM ignored (Dagster maps SIGTERM to SIGINT's handler,
+    # and SIGINT is ignored in background processes): cancelling the run must still stop the job.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
     from waldinger_assets.model.artifact import find_artifact_dir
     from waldinger_assets.serving.engine import load_engine
