@@ -34,12 +34,16 @@ Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """For `pytest -n N --dist loadgroup` (make test): a module's tests stay on one worker, so module fixtures
-    are set up once; the modules that use the session's seeded warehouse share a worker, so it is seeded once."""
+    """For `pytest -n N --dist loadgroup` (make test): the tests of one package (tests/batch, tests/sensors, ...;
+    a top-level module on its own) stay on one worker, in the order a serial run has, so module and package
+    fixtures (tests/sensors shares one instance) are set up once and see the same history; the modules that use
+    the session's seeded warehouse share a worker, so it is seeded once."""
     seeded_modules = {item.module.__name__ for item in items if "seeded_data_dir" in item.fixturenames}
     for item in items:
         module = item.module.__name__
-        item.add_marker(pytest.mark.xdist_group("seeded_warehouse" if module in seeded_modules else module))
+        package = module.rpartition(".")[0]
+        group = module if package == "tests" else package
+        item.add_marker(pytest.mark.xdist_group("seeded_warehouse" if module in seeded_modules else group))
 
 
 @pytest.fixture
