@@ -81,10 +81,11 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-# pytest exits 5 when it collected no test: that is a broken suite, not a pass. The suite runs on TEST_WORKERS
-# processes (pytest-xdist), a test module per worker at a time (tests/conftest.py groups them): most of its time is
-# spent waiting on servers and subprocesses, so 2 workers take ~12 minutes where one takes ~15 on 2 cores.
-TEST_WORKERS ?= 2
+# pytest exits 5 when it collected no test: that is a broken suite, not a pass. TEST_WORKERS=2 spreads it over
+# 2 processes (pytest-xdist, a package per worker: ~12.5 instead of ~15 minutes on 2 cores), but there
+# tests/sensors/test_gate_across_runs.py::test_declarative_automation_waits_for_the_blocking_check fails (it
+# passes alone and in a serial run; cause not found yet), so the default stays serial (-n 0).
+TEST_WORKERS ?= 0
 test: $(STAMP) $(CHROMIUM)
 	$(BIN)/ruff check .
 	@$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup; status=$$?; \
