@@ -37,6 +37,9 @@ from waldinger_assets.schema_drift.assets import CONTRACT_CHECK, DRIFT_REPORT_KE
 from waldinger_assets.serving.assets import BATCH_DEPLOYMENT_KEY, REALTIME_DEPLOYMENT_KEY, SERVES_PRODUCTION_CHECK
 
 pytestmark = pytest.mark.slow
+# The asset graph fills each node's events and checks lazily; at the end of a long suite on 2 cores that took
+# longer than Playwright's default 5 s (seen once: "Loading..."), so every expectation waits as long as the UI may.
+expect.set_options(timeout=30_000)
 
 # Debian's Chromium by default; CI on Ubuntu points CHROMIUM at the runner's Chrome (Makefile, ci.yml).
 CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
