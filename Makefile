@@ -82,7 +82,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 # pytest exits 5 when it collected no test: that is a broken suite, not a pass. TEST_WORKERS=2 spreads it over
-# 2 processes (pytest-xdist, a package per worker: ~12.5 instead of ~15 minutes on 2 cores), but there
+# 2 processes (pytest-xdist, a package per worker: ~12.5 instead of ~17.5 minutes on 2 cores), but there
 # tests/sensors/test_gate_across_runs.py::test_declarative_automation_waits_for_the_blocking_check fails (it
 # passes alone and in a serial run; cause not found yet), so the default stays serial (-n 0).
 TEST_WORKERS ?= 0
