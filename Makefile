@@ -16,11 +16,11 @@ install: $(STAMP) $(CHROMIUM)
 
 # pip 23.2 cannot resolve dagster + azure-ai-ml, hence the upgrade; requirements.lock pins every package
 # (torch==2.13.0 is the CPU build that lies on disk on these machines).
-$(STAMP): pyproject.toml requirements.lock infra_pulumi/policy_pack/requirements.txt
+$(STAMP): pyproject.toml runtime/pyproject.toml requirements.lock infra_pulumi/policy_pack/requirements.txt
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found; install Python 3.11 or run make PYTHON=python3.x"; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -c requirements.lock -e ./runtime -e '.[dev]'
 	# The policy pack's library, for its unit tests. --no-deps: pulumi-policy 1.21 pins protobuf 5.29 while
 	# Dagster's grpcio-health-checking needs protobuf 6; the pack's code runs on 6 (tested), and `pulumi preview
 	# --policy-pack` installs the pack's own requirements.txt into its own virtualenv anyway.

@@ -21,13 +21,13 @@ from pathlib import Path
 
 from resources import environment
 from resources.embedded_warehouse import control
+from resources.snowflake_sql import quote_identifier
 from resources.warehouse import embedded_warehouse
 from waldinger_assets.demo_warehouse.catalog import DATABASE_LAYOUT, build_catalog
 from waldinger_assets.demo_warehouse.seed import seed
 from waldinger_assets.schema_drift.metadata import CountingCursor, take_snapshot
 from waldinger_assets.schema_drift.model import ColumnDefinition, ObjectDefinition, Snapshot
 from waldinger_assets.schema_drift.report import build_report
-from waldinger_assets.snowflake_sql import quote_identifier
 
 TYPES = (
     "NUMBER(38,0)",

@@ -68,12 +68,12 @@ def _dagster_materialize(selection: str, first: dt.date | None = None, last: dt.
 
 def backfill(model_dir: Path, work: Path, day_count: int, runs: int) -> bool:
     from resources.embedded_warehouse import control
+    from resources.model_registry.embedded import EmbeddedModelRegistry
+    from resources.model_source.tiny_model import TINY_MODEL_NAME
     from resources.warehouse import embedded_warehouse
     from waldinger_assets.demo_warehouse.catalog import DemoCatalog
     from waldinger_assets.demo_warehouse.prompts import prompts_for_date, utc_today
     from waldinger_assets.demo_warehouse.seed import seed
-    from waldinger_assets.model.embedded_registry import EmbeddedModelRegistry
-    from waldinger_assets.model.tiny_model import TINY_MODEL_NAME
 
     data_dir = work / "data"
     warehouse = embedded_warehouse(data_dir)
@@ -174,8 +174,8 @@ def backfill(model_dir: Path, work: Path, day_count: int, runs: int) -> bool:
 
 
 def realtime_load(model_dir: Path, work: Path, duration_s: float, concurrency: int) -> bool:
-    from waldinger_assets.serving import local_endpoint
-    from waldinger_assets.serving.deployment import ServedArtifact
+    from resources.serving import local_endpoint
+    from resources.serving.artifacts import ServedArtifact
 
     artifact = ServedArtifact("bench", "1", "-", "azureml:bench:1", model_dir)
     status, _ = local_endpoint.start(work, artifact, engine="transformers")
@@ -250,7 +250,7 @@ def main() -> None:
     healthy = True
     with tempfile.TemporaryDirectory(prefix="bench-load-") as temporary:
         work = Path(temporary)
-        from waldinger_assets.model.tiny_model import build_tiny_model
+        from resources.model_source.tiny_model import build_tiny_model
 
         model_dir = build_tiny_model(work / "tiny")
         if not args.skip_backfill:

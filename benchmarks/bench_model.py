@@ -21,10 +21,10 @@ def main() -> None:
     started = time.perf_counter()
     import torch  # noqa: F401 - timed apart from the build
 
-    from waldinger_assets.model.artifact import artifact_files, artifact_sha256
-    from waldinger_assets.model.embedded_registry import EmbeddedModelRegistry
+    from resources.model_registry.embedded import EmbeddedModelRegistry
+    from resources.model_source.tiny_model import build_tiny_model
     from waldinger_assets.model.inference_check import CHECK_MAX_NEW_TOKENS, load_and_answer
-    from waldinger_assets.model.tiny_model import build_tiny_model
+    from waldinger_runtime.artifact import artifact_files, artifact_sha256
 
     imports = time.perf_counter() - started
     with tempfile.TemporaryDirectory() as scratch:

@@ -165,8 +165,8 @@ def production_registry(resources: dict) -> Iterator[str]:
     if production is not None:
         yield f"{registry.model_name} v{production.version} (data dir registry)"
         return
-    from waldinger_assets.model.embedded_registry import EmbeddedModelRegistry
-    from waldinger_assets.model.tiny_model import build_tiny_model
+    from resources.model_registry.embedded import EmbeddedModelRegistry
+    from resources.model_source.tiny_model import build_tiny_model
 
     with tempfile.TemporaryDirectory(prefix="bench-sensors-registry-") as scratch:
         temporary = EmbeddedModelRegistry(Path(scratch) / "registry")

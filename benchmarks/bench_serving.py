@@ -62,7 +62,7 @@ def bench_endpoint(url: str, model: str, concurrency: int, requests: int) -> dic
 
 
 def bench_engine(engine, concurrency: int, requests: int) -> dict:
-    from waldinger_assets.serving.engine import ChatRequest
+    from waldinger_runtime.engine import ChatRequest
 
     chats = [
         ChatRequest(({"role": "user", "content": PROMPTS[i % len(PROMPTS)]},), max_tokens=MAX_TOKENS)
@@ -88,9 +88,9 @@ def _figures(latencies: list[float], wall: float, requests: int) -> dict:
 
 
 def realtime(model_dir: Path, requests: int, work: Path) -> None:
-    from waldinger_assets.serving import local_endpoint
-    from waldinger_assets.serving.deployment import ServedArtifact
-    from waldinger_assets.serving.engine import TransformersEngine
+    from resources.serving import local_endpoint
+    from resources.serving.artifacts import ServedArtifact
+    from waldinger_runtime.engine import TransformersEngine
 
     engine = TransformersEngine(model_dir)
     artifact = ServedArtifact("bench", "1", "-", "azureml:bench:1", model_dir)
@@ -119,8 +119,8 @@ def batch(model_dir: Path, work: Path) -> None:
     from waldinger_assets.batch.job_files import request_lines, write_requests
     from waldinger_assets.batch.validation import validate_prompts
     from waldinger_assets.demo_warehouse.prompts import prompts_for_date
-    from waldinger_assets.serving.batch_job import run_batch
-    from waldinger_assets.serving.engine import ChatRequest, TransformersEngine
+    from waldinger_runtime.batch_job import run_batch
+    from waldinger_runtime.engine import ChatRequest, TransformersEngine
 
     day = dt.date(2026, 11, 20)
     validated = validate_prompts([(r.prompt_id, r.prompt) for r in prompts_for_date(day)], max_chars=16000)
@@ -139,7 +139,7 @@ def batch(model_dir: Path, work: Path) -> None:
     job_seconds = time.perf_counter() - started
     requests_file = work / "requests.jsonl"
     write_requests(requests_file, lines)
-    command = [sys.executable, "-m", "waldinger_assets.serving.batch_job", "--model", str(model_dir)]
+    command = [sys.executable, "-m", "waldinger_runtime.batch_job", "--model", str(model_dir)]
     command += ["--input", str(requests_file), "--output", str(work / "results.jsonl"), "--engine", "transformers"]
     started = time.perf_counter()
     subprocess.run(command, check=True, capture_output=True, cwd=REPO_ROOT)
@@ -156,12 +156,12 @@ def batch(model_dir: Path, work: Path) -> None:
 
 def backfill(model_dir: Path, work: Path) -> None:
     from resources.embedded_warehouse import control
+    from resources.model_registry.embedded import EmbeddedModelRegistry
+    from resources.model_source.tiny_model import TINY_MODEL_NAME
     from resources.warehouse import embedded_warehouse
     from waldinger_assets.demo_warehouse.catalog import DemoCatalog
     from waldinger_assets.demo_warehouse.prompts import prompt_dates, utc_today
     from waldinger_assets.demo_warehouse.seed import seed
-    from waldinger_assets.model.embedded_registry import EmbeddedModelRegistry
-    from waldinger_assets.model.tiny_model import TINY_MODEL_NAME
 
     data_dir = work / "data"
     seed(embedded_warehouse(data_dir).get_connection, catalog=DemoCatalog(tables=(), views=()))
@@ -206,7 +206,7 @@ def main() -> None:
         work = Path(temporary)
         model_dir = args.model
         if model_dir is None:
-            from waldinger_assets.model.tiny_model import build_tiny_model
+            from resources.model_source.tiny_model import build_tiny_model
 
             model_dir = build_tiny_model(work / "tiny")
         realtime(model_dir, args.requests, work / "endpoint")

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
+from waldinger_runtime.settings import SERVING_API_KEY_VARIABLE
+
 ENVIRONMENT_VARIABLE = "WALDINGER_ENV"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -145,9 +147,6 @@ def alert_webhook_variable() -> str | None:
     """The name of the variable holding the Teams/Slack incoming-webhook URL, if it is set (the URL is a
     secret: it is passed to Dagster as an EnvVar, never read into the definitions)."""
     return "WALDINGER_ALERT_WEBHOOK_URL" if os.environ.get("WALDINGER_ALERT_WEBHOOK_URL") else None
-
-
-SERVING_API_KEY_VARIABLE = "WALDINGER_SERVING_API_KEY"
 
 
 def serving_api_key_variable() -> str | None:

@@ -18,7 +18,7 @@ class SchemaDriftSettings(ConfigurableResource):
     dagster_ui_url: str = Field(description="Base URL of the Dagster UI, for links in alerts.")
 
     def history(self):
-        from waldinger_assets.schema_drift.history import SchemaHistory
+        from resources.schema_history import SchemaHistory
 
         return SchemaHistory(Path(self.history_dir))
 

@@ -21,12 +21,12 @@ import psutil
 import pytest
 
 from resources.background_process import free_port, get_json
+from resources.model_registry.embedded import EmbeddedModelRegistry
+from resources.model_source.tiny_model import TINY_MODEL_NAME, build_tiny_model
 from tests.helpers import REPO_ROOT, VENV_BIN, instance_env, waldinger_cli
 from waldinger_assets.demo_warehouse.catalog import DemoCatalog
 from waldinger_assets.demo_warehouse.prompts import utc_today
 from waldinger_assets.demo_warehouse.seed import seed
-from waldinger_assets.model.embedded_registry import EmbeddedModelRegistry
-from waldinger_assets.model.tiny_model import TINY_MODEL_NAME, build_tiny_model
 
 pytestmark = pytest.mark.slow
 TODAY = utc_today()

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from resources.snowflake_sql import qualified_name, quote_identifier
 from resources.warehouse import embedded_warehouse
 from tests.helpers import SESSION_TODAY
 from waldinger_assets.demo_warehouse.catalog import DATABASE_LAYOUT, build_catalog
 from waldinger_assets.demo_warehouse.prompts import VERY_LONG_PROMPT_CHARS, prompts_for_date
 from waldinger_assets.demo_warehouse.seed import seed
-from waldinger_assets.snowflake_sql import qualified_name, quote_identifier
 
 
 def test_catalog_is_deterministic_and_large_enough() -> None:

@@ -205,7 +205,7 @@ def _model(args: argparse.Namespace) -> int:
 
 def _serve(args: argparse.Namespace) -> int:
     from resources import environment
-    from waldinger_assets.serving import local_endpoint
+    from resources.serving import local_endpoint
 
     if environment.current_environment() is not environment.Environment.LOCAL:
         raise environment.SettingsError(
@@ -223,7 +223,7 @@ def _serve(args: argparse.Namespace) -> int:
         return EXIT_OK
     if args.action == "start":
         from resources.model_registry import model_registry_resource
-        from waldinger_assets.serving.deployment import production_artifact
+        from resources.serving.artifacts import production_artifact
 
         resource = model_registry_resource().process_config_and_initialize()
         artifact = production_artifact(resource.registry(), resource.model_name, with_local_files=True)
@@ -280,11 +280,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from resources.embedded_warehouse.control import WarehouseError
     from resources.environment import SettingsError
-    from waldinger_assets.model.artifact import ArtifactError
-    from waldinger_assets.model.embedded_registry import RegistryError
+    from resources.model_registry.embedded import RegistryError
+    from resources.serving.artifacts import DeploymentError
     from waldinger_assets.model.promotion import PromotionError
     from waldinger_assets.schema_drift.baseline import BaselineError
-    from waldinger_assets.serving.deployment import DeploymentError
+    from waldinger_runtime.artifact import ArtifactError
 
     try:
         return args.handler(args)

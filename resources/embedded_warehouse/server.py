@@ -92,7 +92,7 @@ def serve(data_dir: Path, host: str, port: int) -> None:
     import uvicorn
     from starlette.responses import JSONResponse
 
-    from waldinger_assets.snowflake_sql import quote_identifier  # DuckDB quotes identifiers the same way
+    from resources.snowflake_sql import quote_identifier  # DuckDB quotes identifiers the same way
 
     answer_data_errors_like_snowflake()
     instance = open_persistent_instance(data_dir / "databases")

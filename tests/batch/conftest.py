@@ -12,6 +12,8 @@ from dagster import DagsterInstance, Definitions, FilesystemIOManager
 from resources.alerts import AlertsResource
 from resources.batch_files import BatchFilesResource
 from resources.model_registry import EmbeddedModelRegistryResource
+from resources.model_registry.embedded import EmbeddedModelRegistry
+from resources.model_source.tiny_model import TINY_MODEL_NAME, build_tiny_model
 from resources.schema_drift import SchemaDriftSettings
 from resources.serving import LocalBatchComputeResource
 from resources.warehouse import embedded_warehouse
@@ -20,8 +22,6 @@ from waldinger_assets.batch.jobs import daily_batch_job
 from waldinger_assets.demo_warehouse.catalog import DemoCatalog
 from waldinger_assets.demo_warehouse.prompts import utc_today
 from waldinger_assets.demo_warehouse.seed import seed
-from waldinger_assets.model.embedded_registry import EmbeddedModelRegistry
-from waldinger_assets.model.tiny_model import TINY_MODEL_NAME, build_tiny_model
 from waldinger_assets.schema_drift.assets import (
     contract_objects_have_no_breaking_drift,
     drift_report,

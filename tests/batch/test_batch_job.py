@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from resources.model_source.tiny_model import build_tiny_model
 from tests.helpers import REPO_ROOT
-from waldinger_assets.model.tiny_model import build_tiny_model
-from waldinger_assets.serving.batch_job import run_batch
-from waldinger_assets.serving.engine import ChatRequest, TransformersEngine
+from waldinger_runtime.batch_job import run_batch
+from waldinger_runtime.engine import ChatRequest, TransformersEngine
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +68,7 @@ def test_batched_answers_equal_one_request_at_a_time(engine: TransformersEngine)
 
 
 def _job(model: Path, requests: Path, output: Path) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "waldinger_assets.serving.batch_job", "--model", str(model)]
+    command = [sys.executable, "-m", "waldinger_runtime.batch_job", "--model", str(model)]
     command += ["--input", str(requests), "--output", str(output), "--batch-size", "8"]
     return subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=REPO_ROOT)
 

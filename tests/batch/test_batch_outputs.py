@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 from dagster import DagsterInstance
 
+from resources.model_source.tiny_model import TINY_MODEL_NAME
 from tests.helpers import REPO_ROOT, VENV_BIN, waldinger_cli
 from waldinger_assets.demo_warehouse.prompts import prompts_for_date, utc_today
-from waldinger_assets.model.tiny_model import TINY_MODEL_NAME
 
 pytestmark = pytest.mark.slow
 TODAY = utc_today()

@@ -8,15 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from waldinger_assets.model.artifact import ArtifactError, artifact_sha256, validate_artifact, verify_sha256
-from waldinger_assets.model.embedded_registry import (
+from resources.model_registry.embedded import (
     ARCHIVED,
     PRODUCTION,
     SHA256_TAG,
     EmbeddedModelRegistry,
     RegistryError,
 )
-from waldinger_assets.model.tiny_model import build_tiny_model
+from resources.model_source.tiny_model import build_tiny_model
+from waldinger_runtime.artifact import ArtifactError, artifact_sha256, validate_artifact, verify_sha256
 
 NAME = "waldinger-tiny-mistral"
 

@@ -7,6 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from resources.model_registry.azure import AzureMLModelRegistry
+from resources.model_registry.embedded import PRODUCTION, SHA256_TAG, RegistryError
+from resources.model_source.tiny_model import build_tiny_model
 from tests.fakes.azure_ml import (
     RG,
     SUB,
@@ -17,9 +20,6 @@ from tests.fakes.azure_ml import (
     install_routes,
     patch_blob_storage,
 )
-from waldinger_assets.model.azure_registry import AzureMLModelRegistry
-from waldinger_assets.model.embedded_registry import PRODUCTION, SHA256_TAG, RegistryError
-from waldinger_assets.model.tiny_model import build_tiny_model
 
 NAME = "mistral-7b-instruct"
 TAGS = {"source": "hf:mistralai/Mistral-7B-Instruct-v0.3", "code_version": "abc123", "dagster_run_id": "run-1"}

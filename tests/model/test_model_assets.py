@@ -10,6 +10,7 @@ import pytest
 from dagster import AssetKey, DagsterInstance, Definitions, FilesystemIOManager
 
 from resources.model_registry import EmbeddedModelRegistryResource
+from resources.model_registry.embedded import EmbeddedModelRegistry, RegistryError
 from resources.model_source import ModelSourceResource
 from tests.helpers import step_failure_messages, waldinger_cli
 from waldinger_assets.model.assets import (
@@ -22,7 +23,6 @@ from waldinger_assets.model.assets import (
     production_model,
     registered_model,
 )
-from waldinger_assets.model.embedded_registry import EmbeddedModelRegistry, RegistryError
 
 pytestmark = pytest.mark.slow
 NAME = "waldinger-tiny-mistral"

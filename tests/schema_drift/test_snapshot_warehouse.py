@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
+from resources.snowflake_sql import qualified_name, quote_identifier
 from resources.warehouse import embedded_warehouse
 from waldinger_assets.demo_warehouse.catalog import DATABASE_LAYOUT, build_catalog
 from waldinger_assets.schema_drift.diff import diff_snapshots
 from waldinger_assets.schema_drift.metadata import take_snapshot
-from waldinger_assets.snowflake_sql import qualified_name, quote_identifier
 
 pytestmark = pytest.mark.slow
 

@@ -20,6 +20,8 @@ from dagster import materialize
 
 from resources.alerts import AlertsResource
 from resources.schema_drift import SchemaDriftSettings
+from resources.schema_history import SchemaHistory
+from resources.snowflake_sql import qualified_name, quote_identifier
 from resources.warehouse import embedded_warehouse
 from tests.fixtures.snowflake_rows import snowflake_column, snowflake_schema, snowflake_table
 from waldinger_assets.schema_drift.assets import (
@@ -30,12 +32,10 @@ from waldinger_assets.schema_drift.assets import (
     warehouse_matches_baseline,
 )
 from waldinger_assets.schema_drift.baseline import accept, load_baseline, write_baseline
-from waldinger_assets.schema_drift.history import SchemaHistory
 from waldinger_assets.schema_drift.metadata import take_snapshot
 from waldinger_assets.schema_drift.model import Snapshot
 from waldinger_assets.schema_drift.report import build_report
 from waldinger_assets.schema_drift.snapshot import build_objects
-from waldinger_assets.snowflake_sql import qualified_name, quote_identifier
 
 DATABASE = "HOSTILE"
 DROP_SCHEMA = "odd schema; DROP TABLE VICTIM; --"

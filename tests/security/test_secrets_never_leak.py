@@ -207,7 +207,7 @@ class Demo:
         self.run("waldinger", "serve", "stop", timeout=60)
         self.run("waldinger", "warehouse", "stop", timeout=60)
         from resources.embedded_warehouse import control
-        from waldinger_assets.serving import local_endpoint
+        from resources.serving import local_endpoint
 
         local_endpoint.stop(self.data_dir)
         control.stop(self.data_dir)
@@ -237,9 +237,9 @@ def receiver() -> Iterator[WebhookReceiver]:
 
 def run_the_demo(demo: Demo) -> dict:
     """The demo, plus what can only be checked while its servers run. Returns the endpoint's status."""
+    from resources.snowflake_sql import qualified_name
     from resources.warehouse import embedded_warehouse
     from waldinger_assets.demo_warehouse.seed import seed
-    from waldinger_assets.snowflake_sql import qualified_name
 
     demo.home.mkdir(parents=True)
     (demo.home / "dagster.yaml").touch()  # as `make demo` leaves it

@@ -23,7 +23,7 @@ from tests.helpers import REPO_ROOT
 
 PACKAGES = ("waldinger_assets", "resources", "sensors")
 EXECUTE_METHODS = {"execute", "executemany"}
-QUOTING_MODULE = "waldinger_assets.snowflake_sql"
+QUOTING_MODULE = "resources.snowflake_sql"
 QUOTING_HELPERS = {"quote_identifier", "qualified_name", "string_literal"}
 NUMBER_FUNCTIONS = {"int", "len"}
 SEQUENCE_FUNCTIONS = {"list", "tuple", "sorted"}
@@ -175,7 +175,7 @@ class Checker:
         return False
 
     def _is_quoting_helper(self, callee: ast.expr, module: str) -> bool:
-        """`quote_identifier(...)` etc. imported from waldinger_assets.snowflake_sql, or `snowflake_sql.<helper>`."""
+        """`quote_identifier(...)` etc. imported from resources.snowflake_sql, or `snowflake_sql.<helper>`."""
         imports = self.modules[module].imports
         if isinstance(callee, ast.Name) and callee.id in QUOTING_HELPERS:
             if module == QUOTING_MODULE:
@@ -325,7 +325,7 @@ def test_every_statement_is_constant_or_built_from_quoting_helpers() -> None:
 
 
 def offenders_in(source: str) -> list[str]:
-    imports = "from waldinger_assets.snowflake_sql import qualified_name, quote_identifier\n"
+    imports = "from resources.snowflake_sql import qualified_name, quote_identifier\n"
     return unsafe_statements({"snippet": Module.parse(REPO_ROOT / "snippet.py", imports + source)})[0]
 
 

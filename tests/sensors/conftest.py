@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 from dagster import AssetSelection, Definitions, build_sensor_context, instance_for_test, materialize
 
+from resources.model_registry.embedded import EmbeddedModelRegistry
+from resources.model_source.tiny_model import TINY_MODEL_NAME, build_tiny_model
 from tests.helpers import waldinger_cli
 from waldinger_assets.batch.assets import BATCH_OUTPUTS_KEY
 from waldinger_assets.demo_warehouse.catalog import DemoCatalog
 from waldinger_assets.demo_warehouse.prompts import utc_today
 from waldinger_assets.demo_warehouse.seed import seed
-from waldinger_assets.model.embedded_registry import EmbeddedModelRegistry
-from waldinger_assets.model.tiny_model import TINY_MODEL_NAME, build_tiny_model
 
 TODAY = utc_today()
 PROMPTS = '"WALDINGER"."LLM"."PROMPTS"'

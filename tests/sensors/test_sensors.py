@@ -6,12 +6,12 @@ from __future__ import annotations
 import pytest
 from dagster import AssetKey, AssetMaterialization, MetadataValue, materialize
 
+from resources.model_source.tiny_model import TINY_MODEL_NAME, build_tiny_model
 from sensors.cursors import load_cursor
 from sensors.drift_alert import drift_alert_sensor
 from sensors.model_version import model_version_sensor
 from sensors.schema_change import schema_change_sensor
 from tests.sensors.conftest import PROMPTS, TODAY
-from waldinger_assets.model.tiny_model import TINY_MODEL_NAME, build_tiny_model
 from waldinger_assets.schema_drift.fingerprint import database_fingerprints
 from waldinger_assets.serving.assets import REALTIME_DEPLOYMENT_KEY
 

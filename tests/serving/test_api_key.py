@@ -16,14 +16,13 @@ import pytest
 from dagster import EnvVar, FilesystemIOManager, materialize
 
 from resources.model_registry import EmbeddedModelRegistryResource
-from resources.serving import LocalRealtimeEndpointResource, realtime_deployment_resource
+from resources.model_registry.embedded import EmbeddedModelRegistry
+from resources.model_source.tiny_model import TINY_MODEL_NAME, build_tiny_model
+from resources.serving import LocalRealtimeEndpointResource, local_endpoint, realtime_deployment_resource
 from tests.helpers import serving_in_a_thread, waldinger_cli
-from waldinger_assets.model.embedded_registry import EmbeddedModelRegistry
-from waldinger_assets.model.tiny_model import TINY_MODEL_NAME, build_tiny_model
-from waldinger_assets.serving import local_endpoint
 from waldinger_assets.serving.assets import realtime_deployment
-from waldinger_assets.serving.engine import TransformersEngine
-from waldinger_assets.serving.openai_server import create_app
+from waldinger_runtime.engine import TransformersEngine
+from waldinger_runtime.openai_server import create_app
 
 KEY = "sk-test-serving-key-3f9a1c"
 
@@ -83,7 +82,7 @@ def test_health_and_metrics_stay_open(keyed_url: str) -> None:
 
 
 def test_an_empty_key_is_refused_rather_than_letting_everyone_in() -> None:
-    from waldinger_assets.serving.openai_server import BearerKeyMiddleware
+    from waldinger_runtime.openai_server import BearerKeyMiddleware
 
     with pytest.raises(ValueError, match="empty API key"):
         BearerKeyMiddleware(app=None, api_key="")

@@ -19,6 +19,14 @@ from dagster_pipes import (
     decode_param,
 )
 
+from resources.serving.azureml_batch import (
+    PIPES_BLOB_ACCOUNT_FLAG,
+    AzureMLBatchError,
+    batch_command,
+    connect_blob_service,
+    connect_ml_client,
+    run_batch_on_azureml,
+)
 from tests.fakes.azure_ml import (
     CONTAINER,
     RG,
@@ -32,14 +40,6 @@ from tests.fakes.azure_ml import (
     patch_blob_storage,
 )
 from tests.fakes.azure_ml_jobs import ACCOUNT_URL, FakeJobService, RemoteJob, install_job_routes
-from waldinger_assets.serving.azureml_batch import (
-    PIPES_BLOB_ACCOUNT_FLAG,
-    AzureMLBatchError,
-    batch_command,
-    connect_blob_service,
-    connect_ml_client,
-    run_batch_on_azureml,
-)
 
 PIPES_CONTAINER = "dagster-pipes"
 MODEL_URI = "azureml:mistral-7b-instruct:7"
@@ -197,7 +197,7 @@ def test_the_command_runs_the_batch_script_on_the_cluster_with_the_model_and_req
 
     command = _command(requests_file, environment="azureml:waldinger-serving:3")
     assert command.command == (
-        "python -m waldinger_assets.serving.batch_job --model ${{inputs.model}} --input ${{inputs.requests}}"
+        "python -m waldinger_runtime.batch_job --model ${{inputs.model}} --input ${{inputs.requests}}"
         " --output ${{outputs.results}}/results.jsonl --batch-size 8"
     )
     assert (command.inputs.model.type, command.inputs.model.path) == (AssetTypes.CUSTOM_MODEL, MODEL_URI)

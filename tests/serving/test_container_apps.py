@@ -14,18 +14,18 @@ from pathlib import Path
 
 import pytest
 
-from tests.fakes.azure_ml import RG, SUB, WS, FakeCredential, block_real_network
-from tests.fakes.container_apps import ENV_DOMAIN, REVISION_SUFFIX, FakeContainerApps
-from waldinger_assets.model.artifact import ArtifactError, artifact_sha256
-from waldinger_assets.serving import container_entrypoint
-from waldinger_assets.serving.container_apps import (
+from resources.serving.container_apps import (
     ContainerAppsError,
     connect,
     deploy_version,
     revision_suffix,
     served_version,
 )
-from waldinger_assets.serving.container_entrypoint import (
+from tests.fakes.azure_ml import RG, SUB, WS, FakeCredential, block_real_network
+from tests.fakes.container_apps import ENV_DOMAIN, REVISION_SUFFIX, FakeContainerApps
+from waldinger_runtime import container_entrypoint
+from waldinger_runtime.artifact import ArtifactError, artifact_sha256
+from waldinger_runtime.container_entrypoint import (
     ensure_artifact,
     parse_args,
     parse_model_uri,
@@ -494,7 +494,7 @@ def test_entrypoint_sh_turns_the_env_into_flags(tmp_path: Path) -> None:
     result, record = run_entrypoint(tmp_path, env, "--", "--max-num-seqs", "64")
     assert result.returncode == 0, result.stderr
     argv = record.read_text().splitlines()
-    assert argv[:2] == ["-m", "waldinger_assets.serving.container_entrypoint"]
+    assert argv[:2] == ["-m", "waldinger_runtime.container_entrypoint"]
     args = parse_args(argv[2:])  # the flags the script passes are the ones the module accepts
     assert (args.model_uri, args.served_model_name, args.sha256) == (f"azureml:{NAME}:7", NAME, SHA7)
     assert (args.subscription_id, args.resource_group, args.workspace) == (SUB, RG, WS)
@@ -504,6 +504,6 @@ def test_entrypoint_sh_turns_the_env_into_flags(tmp_path: Path) -> None:
 
 def test_entrypoint_sh_runs_any_other_command_as_given(tmp_path: Path) -> None:
     # Azure ML command jobs (the batch job) bring their own command and none of the serving env.
-    result, record = run_entrypoint(tmp_path, {}, "python3", "-m", "waldinger_assets.serving.batch_job", "--x", "1")
+    result, record = run_entrypoint(tmp_path, {}, "python3", "-m", "waldinger_runtime.batch_job", "--x", "1")
     assert result.returncode == 0, result.stderr
-    assert record.read_text().splitlines() == ["-m", "waldinger_assets.serving.batch_job", "--x", "1"]
+    assert record.read_text().splitlines() == ["-m", "waldinger_runtime.batch_job", "--x", "1"]

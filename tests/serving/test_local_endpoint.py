@@ -23,11 +23,10 @@ from dagster import (
 )
 
 from resources.model_registry import EmbeddedModelRegistryResource
-from resources.serving import LocalRealtimeEndpointResource
+from resources.model_registry.embedded import EmbeddedModelRegistry
+from resources.model_source.tiny_model import TINY_MODEL_NAME, build_tiny_model
+from resources.serving import LocalRealtimeEndpointResource, local_endpoint
 from tests.helpers import waldinger_cli
-from waldinger_assets.model.embedded_registry import EmbeddedModelRegistry
-from waldinger_assets.model.tiny_model import TINY_MODEL_NAME, build_tiny_model
-from waldinger_assets.serving import local_endpoint
 from waldinger_assets.serving.assets import (
     SERVES_PRODUCTION_CHECK,
     endpoint_serves_production_version,

@@ -12,10 +12,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from resources.model_source.tiny_model import build_tiny_model
 from tests.helpers import serving_in_a_thread
-from waldinger_assets.model.tiny_model import build_tiny_model
-from waldinger_assets.serving.engine import ChatRequest, TransformersEngine
-from waldinger_assets.serving.openai_server import create_app
+from waldinger_runtime.engine import ChatRequest, TransformersEngine
+from waldinger_runtime.openai_server import create_app
 
 MODEL = "waldinger-tiny-mistral"
 

@@ -28,6 +28,7 @@ from dagster import (
 from resources import environment
 from resources.batch_files import BatchFilesResource
 from resources.serving import BatchComputeResource
+from resources.snowflake_sql import qualified_name
 from resources.warehouse import WarehouseResource
 from waldinger_assets.batch.output_table import BATCH_OUTPUT_TABLE
 from waldinger_assets.batch.partitions import daily_partitions
@@ -35,7 +36,6 @@ from waldinger_assets.batch.validation import validate_prompts, validation_count
 from waldinger_assets.demo_warehouse.catalog import BATCH_INPUT_TABLE
 from waldinger_assets.schema_drift.assets import DRIFT_REPORT_KEY
 from waldinger_assets.serving.assets import BATCH_DEPLOYMENT_KEY
-from waldinger_assets.snowflake_sql import qualified_name
 from waldinger_assets.warehouse_retries import warehouse_retry_policy
 
 BATCH_INPUT_KEY = ["waldinger", "batch", "batch_input"]
@@ -154,9 +154,9 @@ def batch_outputs(
     batch_files: BatchFilesResource,
     batch_compute: BatchComputeResource,
 ) -> MaterializeResult:
+    from resources.serving.artifacts import ServedArtifact
     from waldinger_assets.batch.job_files import read_results, read_validated, request_lines, write_requests
     from waldinger_assets.batch.output_table import Lineage, output_rows, replace_partitions
-    from waldinger_assets.serving.deployment import ServedArtifact
 
     refuse_unless_drift_gate_passed(context)
     artifact = ServedArtifact.from_json(batch_deployment)

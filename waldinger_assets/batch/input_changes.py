@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import datetime as dt
 
+from resources.snowflake_sql import qualified_name
 from waldinger_assets.demo_warehouse.catalog import BATCH_INPUT_TABLE
 from waldinger_assets.schema_drift.fingerprint import HASH_MODULUS
-from waldinger_assets.snowflake_sql import qualified_name
 
 # A day whose rows were all deleted: its outputs must be replaced by nothing.
 NO_ROWS = "0:0"

@@ -11,8 +11,8 @@ import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import astuple, dataclass
 
+from resources.snowflake_sql import qualified_name, quote_identifier
 from waldinger_assets.batch.validation import OK, ValidatedPrompt, status_message
-from waldinger_assets.snowflake_sql import qualified_name, quote_identifier
 
 BATCH_OUTPUT_TABLE = ("WALDINGER", "LLM", "BATCH_OUTPUTS")
 

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from resources.snowflake_sql import qualified_name, quote_identifier, string_literal
 from waldinger_assets.batch.output_table import create_table_sql as batch_output_table_sql
 from waldinger_assets.demo_warehouse.catalog import (
     BATCH_INPUT_TABLE,
@@ -21,7 +22,6 @@ from waldinger_assets.demo_warehouse.catalog import (
     build_catalog,
 )
 from waldinger_assets.demo_warehouse.prompts import prompt_dates, prompts_for_date, utc_today
-from waldinger_assets.snowflake_sql import qualified_name, quote_identifier, string_literal
 
 # Connections that create objects side by side; the embedded server spends most of a DDL statement in
 # fakesnow's SQL translation, so a few connections keep both cores busy.

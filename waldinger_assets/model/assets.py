@@ -43,7 +43,7 @@ CHAT_CHECK = "model_loads_and_answers_deterministically"
     ),
 )
 def model_source(context: AssetExecutionContext, model_source_settings: ModelSourceResource) -> Output:
-    from waldinger_assets.model.artifact import artifact_files, artifact_sha256
+    from waldinger_runtime.artifact import artifact_files, artifact_sha256
 
     started = time.perf_counter()
     path = model_source_settings.fetch()
@@ -124,7 +124,7 @@ def _registered(context: AssetCheckExecutionContext, model_registry: ModelRegist
 def artifact_hash_matches(
     context: AssetCheckExecutionContext, model_registry: ModelRegistryResource
 ) -> AssetCheckResult:
-    from waldinger_assets.model.artifact import ArtifactError, verify_sha256
+    from waldinger_runtime.artifact import ArtifactError, verify_sha256
 
     registry, version = _registered(context, model_registry)
     try:

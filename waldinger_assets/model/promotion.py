@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from waldinger_assets.model.artifact import verify_sha256
-from waldinger_assets.model.embedded_registry import rollback_target
+from resources.model_registry.embedded import rollback_target
+from waldinger_runtime.artifact import verify_sha256
 
 
 class PromotionError(RuntimeError):

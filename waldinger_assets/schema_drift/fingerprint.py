@@ -17,7 +17,7 @@ import hashlib
 import json
 from pathlib import Path
 
-from waldinger_assets.snowflake_sql import quote_identifier
+from resources.snowflake_sql import quote_identifier
 
 HASH_MODULUS = 4294967291  # the largest prime below 2**32
 

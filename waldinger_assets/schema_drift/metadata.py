@@ -13,9 +13,9 @@ import gc
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from resources.snowflake_sql import quote_identifier
 from waldinger_assets.schema_drift.model import Snapshot
 from waldinger_assets.schema_drift.snapshot import build_objects
-from waldinger_assets.snowflake_sql import quote_identifier
 
 INFORMATION_SCHEMA_TOO_LARGE = 90030  # "Information schema query returned too much data"
 SHOW_PAGE_SIZE = 10_000

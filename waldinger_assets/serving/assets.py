@@ -27,7 +27,7 @@ SMOKE_REQUESTS = 8
 
 
 def _production(model_registry: ModelRegistryResource, with_local_files: bool):
-    from waldinger_assets.serving.deployment import production_artifact
+    from resources.serving.artifacts import production_artifact
 
     return production_artifact(model_registry.registry(), model_registry.model_name, with_local_files)
 

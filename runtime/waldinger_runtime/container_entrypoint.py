@@ -2,7 +2,7 @@
 download the registered model version from Azure ML, check its bytes against the registered sha256, then
 replace this process with vLLM's OpenAI-compatible server.
 
-    python -m waldinger_assets.serving.container_entrypoint --model-uri azureml:mistral-7b-instruct:7 \\
+    python -m waldinger_runtime.container_entrypoint --model-uri azureml:mistral-7b-instruct:7 \\
         --served-model-name mistral-7b-instruct --sha256 <hex> \\
         --subscription-id S --resource-group RG --workspace WS [--max-model-len 8192] [-- <extra vLLM args>]
 
@@ -20,7 +20,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from waldinger_assets.model.artifact import ArtifactError, artifact_sha256, find_artifact_dir, verify_sha256
+from waldinger_runtime.artifact import ArtifactError, artifact_sha256, find_artifact_dir, verify_sha256
 
 VLLM_SERVER_MODULE = "vllm.entrypoints.openai.api_server"
 _NAME = r"[A-Za-z0-9][A-Za-z0-9._-]{0,254}"
@@ -128,7 +128,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         split = argv.index("--")
         argv, extra = argv[:split], argv[split + 1 :]
     parser = argparse.ArgumentParser(
-        prog="python -m waldinger_assets.serving.container_entrypoint",
+        prog="python -m waldinger_runtime.container_entrypoint",
         description="Download a registered model version, verify it, and exec vLLM's OpenAI server on it. "
         "Arguments after `--` go to vLLM unchanged.",
     )

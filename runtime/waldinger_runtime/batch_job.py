@@ -1,6 +1,6 @@
 """The batch job: OpenAI batch JSONL in, OpenAI batch JSONL out, from one registered model artifact.
 
-    python -m waldinger_assets.serving.batch_job --model DIR --input requests.jsonl --output results.jsonl
+    python -m waldinger_runtime.batch_job --model DIR --input requests.jsonl --output results.jsonl
 
 Input lines are `{"custom_id", "method": "POST", "url": "/v1/chat/completions", "body": {...}}`, the format
 `vllm run-batch` and the OpenAI Batch API read; output lines are `{"id", "custom_id", "response": {"status_code",
@@ -25,9 +25,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from waldinger_assets.batch.job_files import write_jsonl
-from waldinger_assets.serving.engine import ChatRequest, ChatResult, EngineError
-from waldinger_assets.serving.openai_server import BadRequest, chat_completion, parse_chat_request
+from waldinger_runtime.engine import ChatRequest, ChatResult, EngineError
+from waldinger_runtime.jsonl import write_jsonl
+from waldinger_runtime.openai_server import BadRequest, chat_completion, parse_chat_request
 
 CHAT_COMPLETIONS_URL = "/v1/chat/completions"
 
@@ -203,8 +203,8 @@ def main(argv: list[str] | None = None) -> int:
     # and SIGINT is ignored in background processes): cancelling the run must still stop the job.
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
-    from waldinger_assets.model.artifact import find_artifact_dir
-    from waldinger_assets.serving.engine import load_engine
+    from waldinger_runtime.artifact import find_artifact_dir
+    from waldinger_runtime.engine import load_engine
 
     with _open_pipes(args.pipes_blob_account_url) as pipes:
         # Azure ML mounts a registered model with its folder inside; locally --model is the folder itself.

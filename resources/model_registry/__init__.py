@@ -1,5 +1,5 @@
 """The model registry resource: the embedded on-disk registry locally, Azure ML Model Registry in prod. Both
-offer the same operations with the same semantics (see waldinger_assets.model.embedded_registry)."""
+offer the same operations with the same semantics (see resources.model_registry.embedded)."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ class EmbeddedModelRegistryResource(ModelRegistryResource):
     root: str = Field(description="Folder of the embedded registry.")
 
     def registry(self):
-        from waldinger_assets.model.embedded_registry import EmbeddedModelRegistry
+        from resources.model_registry.embedded import EmbeddedModelRegistry
 
         return EmbeddedModelRegistry(Path(self.root))
 
@@ -34,7 +34,7 @@ class AzureMLModelRegistryResource(ModelRegistryResource):
     download_dir: str = Field(description="Where registered versions are downloaded to be verified.")
 
     def registry(self):
-        from waldinger_assets.model.azure_registry import AzureMLModelRegistry
+        from resources.model_registry.azure import AzureMLModelRegistry
 
         return AzureMLModelRegistry.connect(
             subscription_id=self.subscription_id,

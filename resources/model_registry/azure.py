@@ -11,8 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from waldinger_assets.model.artifact import artifact_sha256, validate_artifact
-from waldinger_assets.model.embedded_registry import (
+from resources.model_registry.embedded import (
     ARCHIVED,
     NONE_STAGE,
     PRODUCTION,
@@ -21,6 +20,7 @@ from waldinger_assets.model.embedded_registry import (
     RegistryError,
     rollback_target,
 )
+from waldinger_runtime.artifact import artifact_sha256, validate_artifact
 
 AZURE_NON_PRODUCTION_STAGE = "Development"
 

@@ -16,12 +16,12 @@ class ModelSourceResource(ConfigurableResource):
     def fetch(self):
         from pathlib import Path
 
-        from waldinger_assets.model.source import fetch_source
+        from resources.model_source.fetch import fetch_source
 
         return fetch_source(self.kind, self.value, Path(self.cache_dir))
 
     def describe(self) -> str:
-        from waldinger_assets.model.source import describe
+        from resources.model_source.fetch import describe
 
         return describe(self.kind, self.value)
 

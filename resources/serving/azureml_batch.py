@@ -1,4 +1,4 @@
-"""The daily batch in prod: the same job script as the local run (`python -m waldinger_assets.serving.batch_job`),
+"""The daily batch in prod: the same job script as the local run (`python -m waldinger_runtime.batch_job`),
 submitted as an Azure ML command job to the GPU cluster and followed through Dagster Pipes (dagster-azure's
 PipesAzureMLClient), so the rows/tokens metadata the script reports lands on the Dagster asset as it does locally.
 
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from azure.storage.blob import BlobServiceClient
     from dagster import AssetExecutionContext, OpExecutionContext, PipesClientCompletedInvocation
 
-BATCH_JOB_MODULE = "waldinger_assets.serving.batch_job"
+BATCH_JOB_MODULE = "waldinger_runtime.batch_job"
 MODEL_INPUT = "model"
 REQUESTS_INPUT = "requests"
 RESULTS_OUTPUT = "results"

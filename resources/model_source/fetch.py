@@ -8,8 +8,8 @@ import re
 import shutil
 from pathlib import Path
 
-from waldinger_assets.model.artifact import validate_artifact
-from waldinger_assets.model.tiny_model import TINY_MODEL_SEED, build_tiny_model
+from resources.model_source.tiny_model import TINY_MODEL_SEED, build_tiny_model
+from waldinger_runtime.artifact import validate_artifact
 
 AZUREML_MODEL_URI = re.compile(
     r"^azureml://registries/(?P<registry>[^/]+)/models/(?P<name>[^/]+)/versions/(?P<version>[^/]+)$"

@@ -7,7 +7,7 @@ they mean the same). Concurrent requests are batched together: the first request
 With an API key (WALDINGER_SERVING_API_KEY in the server's environment, as vLLM reads VLLM_API_KEY), every
 `/v1/*` request needs `Authorization: Bearer <key>`; `/health` and `/metrics` stay open, as vLLM's do.
 
-Run by `waldinger serve start`, or: python -m waldinger_assets.serving.openai_server --artifact DIR --model NAME
+Run by `waldinger serve start`, or: python -m waldinger_runtime.openai_server --artifact DIR --model NAME
 --version V --port PORT
 """
 
@@ -23,7 +23,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from waldinger_assets.serving.engine import ChatRequest, ChatResult, EngineError
+from waldinger_runtime.engine import ChatRequest, ChatResult, EngineError
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 ROLES = {"system", "user", "assistant"}
@@ -330,8 +330,8 @@ def main() -> None:
 
     import uvicorn
 
-    from resources.environment import serving_api_key
-    from waldinger_assets.serving.engine import load_engine
+    from waldinger_runtime.engine import load_engine
+    from waldinger_runtime.settings import serving_api_key
 
     engine = load_engine(args.artifact, prefer=args.engine)
     # The key comes from the environment, never an argument: any user can read a process's command line.

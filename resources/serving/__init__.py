@@ -1,6 +1,6 @@
 """Where the two deployments run, per environment: the real-time endpoint (a local server process, or the Azure
 Container Apps app running vLLM) and the batch compute (a local subprocess, or the Azure ML cluster), both
-through Dagster Pipes for batch. The same registered artifact goes to both (waldinger_assets.serving.deployment).
+through Dagster Pipes for batch. The same registered artifact goes to both (resources.serving.artifacts).
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ class LocalRealtimeEndpointResource(RealtimeDeploymentResource):
     engine: str = Field(default="auto", description="auto, transformers or vllm")
 
     def deploy(self, artifact) -> dict:
-        from waldinger_assets.serving import local_endpoint
+        from resources.serving import local_endpoint
 
         status, restarted = local_endpoint.start(
             Path(self.data_dir), artifact, port=self.port, engine=self.engine, api_key=self.api_key
@@ -46,7 +46,7 @@ class LocalRealtimeEndpointResource(RealtimeDeploymentResource):
         return {**status.to_json(), "updated": restarted, "target": "local server process"}
 
     def served(self) -> dict:
-        from waldinger_assets.serving import local_endpoint
+        from resources.serving import local_endpoint
 
         status = local_endpoint.status(Path(self.data_dir))
         if not status.running:
@@ -72,12 +72,12 @@ class ContainerAppsRealtimeResource(RealtimeDeploymentResource):
     container_name: str = "vllm"
 
     def _client(self):
-        from waldinger_assets.serving.container_apps import connect
+        from resources.serving.container_apps import connect
 
         return connect(self.subscription_id)
 
     def deploy(self, artifact) -> dict:
-        from waldinger_assets.serving.container_apps import deploy_version
+        from resources.serving.container_apps import deploy_version
 
         deployment = deploy_version(
             self._client(),
@@ -92,7 +92,7 @@ class ContainerAppsRealtimeResource(RealtimeDeploymentResource):
         return {**deployment.to_json(), "target": f"Azure Container App {self.app_name}"}
 
     def served(self) -> dict:
-        from waldinger_assets.serving.container_apps import served_version
+        from resources.serving.container_apps import served_version
 
         return served_version(self._client(), self.resource_group, self.app_name, self.container_name)
 
@@ -121,7 +121,7 @@ class LocalBatchComputeResource(BatchComputeResource):
         command = [
             sys.executable,
             "-m",
-            "waldinger_assets.serving.batch_job",
+            "waldinger_runtime.batch_job",
             "--model",
             str(artifact.path),
             "--input",
@@ -154,7 +154,7 @@ class AzureMLBatchComputeResource(BatchComputeResource):
     download_dir: str
 
     def run_job(self, context, *, artifact, requests_file: Path, output_file: Path, fingerprint: str) -> dict:
-        from waldinger_assets.serving.azureml_batch import (
+        from resources.serving.azureml_batch import (
             batch_command,
             connect_blob_service,
             connect_ml_client,

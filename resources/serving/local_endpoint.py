@@ -1,5 +1,5 @@
 """Start, stop and inspect the local real-time endpoint: a background OpenAI-compatible server
-(waldinger_assets.serving.openai_server) for one registered model version.
+(waldinger_runtime.openai_server) for one registered model version.
 
 State lives in `<data_dir>/serving/realtime/` (see resources.background_process). Starting it for another
 version (or other bytes) restarts it; starting it for the version it already serves does nothing.
@@ -14,9 +14,9 @@ from pathlib import Path
 
 from resources.background_process import HOST, BackgroundServer, free_port, get_json
 from resources.environment import SERVING_API_KEY_VARIABLE
-from waldinger_assets.serving.deployment import DeploymentError, ServedArtifact
+from resources.serving.artifacts import DeploymentError, ServedArtifact
 
-SERVER_MODULE = "waldinger_assets.serving.openai_server"
+SERVER_MODULE = "waldinger_runtime.openai_server"
 # Loading torch and the model dominates; a 7B model on a GPU takes minutes.
 START_TIMEOUT_S = 300.0
 

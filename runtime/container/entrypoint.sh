@@ -2,11 +2,11 @@
 # The serving image's entrypoint.
 #
 #   no arguments, or `-- <vLLM args>`: start the real-time server. The Container Apps app's env says what to
-#       serve; each value becomes a flag of waldinger_assets.serving.container_entrypoint, which downloads the
+#       serve; each value becomes a flag of waldinger_runtime.container_entrypoint, which downloads the
 #       registered version, verifies its sha256 and execs vLLM's OpenAI server (arguments after `--` go to vLLM).
 #       Optional: WALDINGER_MAX_MODEL_LEN, WALDINGER_PORT (default 8000), WALDINGER_DOWNLOAD_DIR (default /models).
 #   any other command: run it as given. Azure ML command jobs on the compute cluster set their own command
-#       (`python -m waldinger_assets.serving.batch_job ...`), so this ENTRYPOINT must not get in their way.
+#       (`python -m waldinger_runtime.batch_job ...`), so this ENTRYPOINT must not get in their way.
 set -euo pipefail
 
 if [[ $# -gt 0 && "$1" != "--" ]]; then
@@ -51,4 +51,4 @@ if [[ -n "${WALDINGER_MAX_MODEL_LEN:-}" ]]; then
     flags+=(--max-model-len "$WALDINGER_MAX_MODEL_LEN")
 fi
 
-exec python3 -m waldinger_assets.serving.container_entrypoint "${flags[@]}" -- "$@"
+exec python3 -m waldinger_runtime.container_entrypoint "${flags[@]}" -- "$@"

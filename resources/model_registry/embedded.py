@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from waldinger_assets.model.artifact import artifact_sha256, validate_artifact
+from waldinger_runtime.artifact import artifact_sha256, validate_artifact
 
 SHA256_TAG = "artifact_sha256"
 PRODUCTION = "Production"
