@@ -29,6 +29,8 @@ class ChatResult:
 
 @dataclass
 class EngineStats:
+    """Model runs: an engine call whose requests differ in sampling settings makes one run per setting."""
+
     batches: int = 0
     requests: int = 0
     largest_batch: int = 0
@@ -43,6 +45,16 @@ class EngineStats:
 
 class EngineError(RuntimeError):
     """The engine cannot serve a request (e.g. the prompt does not fit the context window)."""
+
+
+def sampling_groups(requests: Sequence[ChatRequest]) -> list[list[int]]:
+    """Indices of `requests` grouped by the sampling settings that one `generate` call applies to all of its rows
+    (the temperature: 0 is greedy), groups in order of first appearance. A greedy request batched with sampled
+    ones must still be greedy. max_tokens is not a sampling setting here: each row is cut to its own."""
+    groups: dict[float, list[int]] = {}
+    for index, request in enumerate(requests):
+        groups.setdefault(float(request.temperature), []).append(index)
+    return list(groups.values())
 
 
 def vllm_available() -> bool:
@@ -82,29 +94,42 @@ class TransformersEngine:
         return list(encoded["input_ids"])
 
     def generate(self, requests: Sequence[ChatRequest]) -> list[ChatResult]:
-        """Results in request order. Requests that cannot run raise EngineError for the whole call: callers
-        validate prompts first (see `prompt_ids`)."""
-        import torch
-
+        """Results in request order, each decoded with its own request's settings: requests with different
+        sampling settings run as separate `generate` calls (see `sampling_groups`). Requests that cannot run raise
+        EngineError for the whole call, before any runs: callers validate prompts first (see `prompt_ids`)."""
         if not requests:
             return []
         started = time.perf_counter()
         encoded = [self.prompt_ids(r.messages) for r in requests]
-        max_new = max(r.max_tokens for r in requests)
         for ids, request in zip(encoded, requests, strict=True):
             if len(ids) + request.max_tokens > self.context_window:
                 raise EngineError(
                     f"prompt of {len(ids)} tokens + max_tokens {request.max_tokens} exceeds the context window "
                     f"of {self.context_window} tokens"
                 )
+        results: list[ChatResult | None] = [None] * len(requests)
+        for group in sampling_groups(requests):
+            alike = self._generate_alike([requests[i] for i in group], [encoded[i] for i in group], started)
+            for index, result in zip(group, alike, strict=True):
+                results[index] = result
+        return results
+
+    def _generate_alike(
+        self, requests: list[ChatRequest], encoded: list[list[int]], started: float
+    ) -> list[ChatResult]:
+        """One `generate` over requests that share their sampling settings; `seconds` counts from `started`, the
+        whole call's start, as that is how long these requests waited for their answers."""
+        import torch
+
+        temperature = requests[0].temperature
+        greedy = temperature == 0
         batch = self.tokenizer.pad({"input_ids": encoded}, return_tensors="pt").to(self.device)
-        greedy = all(r.temperature == 0 for r in requests)
         with self._lock, torch.no_grad():
             output = self.model.generate(
                 **batch,
-                max_new_tokens=max_new,
+                max_new_tokens=max(r.max_tokens for r in requests),
                 do_sample=not greedy,
-                temperature=None if greedy else max(r.temperature for r in requests),
+                temperature=None if greedy else temperature,
                 top_p=None,
                 top_k=None,
                 pad_token_id=self.tokenizer.pad_token_id,

@@ -2,7 +2,8 @@
 
 `/v1/chat/completions`, `/v1/models`, `/health`, `/metrics` (Prometheus text, named like vLLM's metrics where
 they mean the same). Concurrent requests are batched together: the first request of a batch waits at most
-`batch_window_ms` for others (up to `max_batch`), then the whole batch runs as one `generate` call.
+`batch_window_ms` for others (up to `max_batch`), then the whole batch runs as one `generate` call, which decodes
+each request with its own temperature.
 
 With an API key (WALDINGER_SERVING_API_KEY in the server's environment, as vLLM reads VLLM_API_KEY), every
 `/v1/*` request needs `Authorization: Bearer <key>`; `/health` and `/metrics` stay open, as vLLM's do.

@@ -1,5 +1,6 @@
 """The batch job script on the tiny model: OpenAI batch JSONL in and out, lines in = lines out, per-request
-errors as 400 lines, greedy (same as the real-time path), and a crash leaves no output file."""
+errors as 400 lines, greedy (same as the real-time path) unless a request asks for a temperature, and a crash
+leaves no output file."""
 
 from __future__ import annotations
 
@@ -27,9 +28,19 @@ def engine(tiny_model: Path) -> TransformersEngine:
     return TransformersEngine(tiny_model)
 
 
-def request(custom_id: str, content: str, max_tokens: int = 6) -> str:
+def request(custom_id: str, content: str, max_tokens: int = 6, temperature: float | None = None) -> str:
     body = {"model": "tiny", "messages": [{"role": "user", "content": content}], "max_tokens": max_tokens}
+    if temperature is not None:
+        body["temperature"] = temperature
     return json.dumps({"custom_id": custom_id, "method": "POST", "url": "/v1/chat/completions", "body": body})
+
+
+# Greedy and sampled requests interleaved, with two different temperatures among the sampled ones.
+MIXED_TEMPERATURES = (0.0, 1.5, 0.0, 1.0, 1.5, 0.0)
+
+
+def greedy_alone(engine: TransformersEngine, content: str, max_tokens: int) -> str:
+    return engine.generate([ChatRequest(({"role": "user", "content": content},), max_tokens=max_tokens)])[0].text
 
 
 def test_every_line_gets_an_answer_in_input_order(engine: TransformersEngine) -> None:
@@ -67,6 +78,20 @@ def test_batched_answers_equal_one_request_at_a_time(engine: TransformersEngine)
     assert [o["response"]["body"]["choices"][0]["message"]["content"] for o in outputs] == alone
 
 
+def test_one_engine_call_decodes_each_request_with_its_own_temperature(engine: TransformersEngine) -> None:
+    prompts = [f"Request {i}: {'which partitions are late? ' * (1 + i)}" for i in range(len(MIXED_TEMPERATURES))]
+    chats = [
+        ChatRequest(({"role": "user", "content": p},), max_tokens=8, temperature=t)
+        for p, t in zip(prompts, MIXED_TEMPERATURES, strict=True)
+    ]
+    results = engine.generate(chats)
+    assert [r.prompt_tokens for r in results] == [len(engine.prompt_ids(c.messages)) for c in chats], "request order"
+    greedy = [i for i, t in enumerate(MIXED_TEMPERATURES) if t == 0]
+    assert [results[i].text for i in greedy] == [greedy_alone(engine, prompts[i], 8) for i in greedy]
+    sampled = [i for i, t in enumerate(MIXED_TEMPERATURES) if t > 0]
+    assert any(results[i].text != greedy_alone(engine, prompts[i], 8) for i in sampled), "sampled ones still sample"
+
+
 def _job(model: Path, requests: Path, output: Path) -> subprocess.CompletedProcess:
     command = [sys.executable, "-m", "waldinger_runtime.batch_job", "--model", str(model)]
     command += ["--input", str(requests), "--output", str(output), "--batch-size", "8"]
@@ -91,3 +116,18 @@ def test_the_script_writes_jsonl_and_a_crashing_engine_leaves_no_output(tiny_mod
     assert crashed.returncode != 0
     assert not crashed_output.exists()
     assert not (crashed_output.parent.exists() and any(crashed_output.parent.iterdir())), "no partial file either"
+
+
+def test_the_script_keeps_greedy_lines_greedy_among_sampled_ones(
+    tiny_model: Path, engine: TransformersEngine, tmp_path: Path
+) -> None:
+    prompts = [f"Line {i}: summarize the {'late ' * i}partitions." for i in range(len(MIXED_TEMPERATURES))]
+    requests = tmp_path / "requests.jsonl"
+    lines = [request(f"r{i}", p, 8, t) for i, (p, t) in enumerate(zip(prompts, MIXED_TEMPERATURES, strict=True))]
+    requests.write_text("\n".join(lines) + "\n")
+    output = tmp_path / "results.jsonl"
+    finished = _job(tiny_model, requests, output)  # --batch-size 8: every line in one engine call
+    assert finished.returncode == 0, finished.stderr
+    answers = [json.loads(line)["response"]["body"]["choices"][0]["message"]["content"] for line in output.open()]
+    greedy = [i for i, t in enumerate(MIXED_TEMPERATURES) if t == 0]
+    assert [answers[i] for i in greedy] == [greedy_alone(engine, prompts[i], 8) for i in greedy]

@@ -77,6 +77,28 @@ def test_concurrent_requests_are_batched_and_match_one_at_a_time(base_url: str, 
     assert engine.stats.largest_batch > max(1, largest_before), "concurrent requests ran as one batch"
 
 
+def test_a_greedy_request_batched_with_sampled_ones_gets_its_greedy_answer(engine: TransformersEngine) -> None:
+    temperatures = (0.0, 1.5, 0.0, 1.0, 1.5, 0.0)
+    prompts = [f"Request {i}: which {'late ' * i}partitions failed?" for i in range(len(temperatures))]
+    greedy = [i for i, t in enumerate(temperatures) if t == 0]
+    expected = [
+        engine.generate([ChatRequest(({"role": "user", "content": prompts[i]},), max_tokens=8)])[0].text for i in greedy
+    ]
+    # The batch closes when max_batch requests are in or the window ends: with max_batch = every request and a
+    # window far longer than they take to arrive, they all land in one window (checked below, from the metrics).
+    app = create_app(engine, MODEL, "7", max_batch=len(prompts), batch_window_ms=30_000)
+    bodies = [
+        {"model": MODEL, "messages": [{"role": "user", "content": p}], "max_tokens": 8, "temperature": t}
+        for p, t in zip(prompts, temperatures, strict=True)
+    ]
+    with serving_in_a_thread(app) as url, ThreadPoolExecutor(len(bodies)) as pool:
+        responses = list(pool.map(lambda body: post(f"{url}/v1/chat/completions", body), bodies))
+    assert app.state.metrics.batch_sizes == [len(bodies)], "all the requests ran in one batching window"
+    assert [status for status, _ in responses] == [200] * len(bodies)
+    answers = [body["choices"][0]["message"]["content"] for _, body in responses]
+    assert [answers[i] for i in greedy] == expected
+
+
 def test_health_and_prometheus_metrics(base_url: str) -> None:
     with urllib.request.urlopen(f"{base_url}/health", timeout=10) as response:
         health = json.loads(response.read())
