@@ -10,8 +10,6 @@ def build_resources() -> dict[str, Any]:
 
     In prod a missing setting raises SettingsError here, at definitions load, naming the variable to set.
     """
-    from dagster import FilesystemIOManager
-
     from resources import environment
     from resources.alerts import alerts_resource
     from resources.batch_files import batch_files_resource
@@ -32,5 +30,27 @@ def build_resources() -> dict[str, Any]:
         "realtime_endpoint": realtime_deployment_resource(),
         "batch_compute": batch_compute_resource(),
         "batch_files": batch_files_resource(),
-        "io_manager": FilesystemIOManager(base_dir=str(environment.storage_dir())),
+        "io_manager": asset_values_io_manager(),
     }
+
+
+def asset_values_io_manager():
+    """Dagster's IO manager: asset values at run-scoped paths, on disk locally, in ADLS Gen2 in prod."""
+    from resources import environment
+
+    storage = environment.asset_value_storage()
+    if storage.adls2_account:
+        from dagster_azure.adls2 import ADLS2DefaultAzureCredential, ADLS2Resource
+
+        from resources.asset_values_adls2 import ADLS2AssetValuesIOManager
+
+        return ADLS2AssetValuesIOManager(
+            adls2=ADLS2Resource(
+                storage_account=storage.adls2_account, credential=ADLS2DefaultAzureCredential(kwargs={})
+            ),
+            adls2_file_system=storage.adls2_container,
+            adls2_prefix=storage.adls2_prefix,
+        )
+    from resources.asset_values import LocalAssetValuesIOManager
+
+    return LocalAssetValuesIOManager(base_dir=str(storage.directory))

@@ -86,6 +86,7 @@ def missing_prod_settings() -> list[str]:
         missing.append("SNOWFLAKE_PRIVATE_KEY_PATH (or SNOWFLAKE_PRIVATE_KEY)")
     missing += [name for name in AZURE_ML_VARIABLES if not os.environ.get(name, "").strip()]
     missing += [name for name in SERVING_PROD_VARIABLES if not os.environ.get(name, "").strip()]
+    missing += [name for name in ASSET_VALUE_PROD_VARIABLES if not os.environ.get(name, "").strip()]
     if not any(os.environ.get(name, "").strip() for name in MODEL_SOURCE_VARIABLES):
         missing.append("WALDINGER_MODEL_PATH (or WALDINGER_MODEL_HF_ID or WALDINGER_MODEL_AZUREML_URI)")
     return missing
@@ -186,10 +187,41 @@ def max_prompt_chars() -> int:
 
 
 def storage_dir() -> Path:
-    """Where Dagster's IO manager keeps asset values (WALDINGER_STORAGE_DIR, e.g. an Azure Files share mounted
-    into the Container Apps in prod; the data directory locally)."""
+    """Where the batch job's request and result files are kept, per run (WALDINGER_STORAGE_DIR, e.g. an Azure
+    Files share mounted into the Container Apps in prod; the data directory locally)."""
     configured = os.environ.get("WALDINGER_STORAGE_DIR")
     return Path(configured).expanduser().resolve() if configured else data_dir() / "storage"
+
+
+# Prod asset values (Dagster's IO manager): an ADLS Gen2 container that daemon runs and CI runs share.
+ASSET_VALUE_PROD_VARIABLES = ("WALDINGER_IO_ADLS2_ACCOUNT",)
+
+
+@dataclass(frozen=True)
+class AssetValueStorage:
+    """Where Dagster's IO manager keeps asset values: a directory locally, an ADLS Gen2 container in prod."""
+
+    directory: Path | None = None
+    adls2_account: str | None = None
+    adls2_container: str | None = None
+    adls2_prefix: str = "dagster"
+
+
+def asset_value_storage() -> AssetValueStorage:
+    """Locally WALDINGER_IO_DIR (default `<data dir>/io`): point two data directories at one IO directory and a
+    value one materialized is the value the other loads. Prod: WALDINGER_IO_ADLS2_ACCOUNT (storage account
+    name) and WALDINGER_IO_ADLS2_CONTAINER (default dagster-io), provisioned by infra_pulumi."""
+    if current_environment() is Environment.PROD:
+        account = os.environ.get("WALDINGER_IO_ADLS2_ACCOUNT", "").strip()
+        if not account:
+            raise SettingsError(
+                "WALDINGER_IO_ADLS2_ACCOUNT is not set: name the storage account of the asset values (the stack "
+                "output of infra_pulumi), or run with WALDINGER_ENV=local."
+            )
+        container = os.environ.get("WALDINGER_IO_ADLS2_CONTAINER", "").strip() or "dagster-io"
+        return AssetValueStorage(adls2_account=account, adls2_container=container)
+    configured = os.environ.get("WALDINGER_IO_DIR")
+    return AssetValueStorage(directory=Path(configured).expanduser().resolve() if configured else data_dir() / "io")
 
 
 @dataclass(frozen=True)
@@ -368,7 +400,7 @@ def sensor_interval_seconds() -> int:
 def daily_batch_cron() -> str:
     """When the daily batch runs the day that just ended (WALDINGER_DAILY_BATCH_CRON, UTC; 00:30 by default)."""
     raw = os.environ.get("WALDINGER_DAILY_BATCH_CRON", "30 0 * * *").strip()
-    from dagster._utils.schedules import is_valid_cron_string
+    from resources.dagster_internals import is_valid_cron_string
 
     if not is_valid_cron_string(raw):
         raise SettingsError(f"WALDINGER_DAILY_BATCH_CRON={raw!r} is not a cron expression; e.g. '30 0 * * *'.")

@@ -1,7 +1,9 @@
-"""Every run's snapshot and drift report, kept on disk so any past state stays readable: what changed when.
+"""The schema history: every run's snapshot and drift report, kept as readable files so any past state can be
+looked at (what changed when), plus the memo of canonical view SQL and the last drift alert sent.
 
-Files are named `<UTC time>_<run id>.snapshot.json.gz` and `.report.json`, so a directory listing is the
-history in order.
+An archive for people and for `waldinger drift`, not run state: runs pass snapshots and reports to each other
+as asset values (resources.asset_values). Files are named `<UTC time>_<run id>.snapshot.json.gz` and
+`.report.json`, so a directory listing is the history in order.
 """
 
 from __future__ import annotations
@@ -10,70 +12,71 @@ import datetime as dt
 import gzip
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
-
-from waldinger_assets.schema_drift.model import Snapshot
 
 CANONICAL_SQL_CACHE = "canonical_sql_cache.json"
 # Bump when canonical_sql changes its output, so cached canonical forms are recomputed.
 CANONICAL_SQL_VERSION = 1
+LAST_ALERT = "last_drift_alert.json"
+SNAPSHOT, REPORT = "snapshot", "report"
+_SUFFIXES = {SNAPSHOT: ".snapshot.json.gz", REPORT: ".report.json"}
+
+
+@dataclass(frozen=True)
+class HistoryDocument:
+    """One run's snapshot or drift report, as JSON text."""
+
+    run_id: str
+    kind: str  # snapshot or report
+    text: str
+
+
+@dataclass(frozen=True)
+class SentAlert:
+    """The last drift alert sent: which set of breaking changes (its fingerprint), from which run."""
+
+    fingerprint: str
+    run_link: str
 
 
 class SchemaHistory:
     def __init__(self, directory: Path) -> None:
         self.directory = Path(directory)
 
-    def _stem(self, run_id: str) -> str:
-        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-        return f"{stamp}_{run_id}"
-
     def _write_atomically(self, path: Path, data: bytes) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_name(f".{path.name}.tmp")
+        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         temporary.write_bytes(data)
         os.replace(temporary, path)
 
-    def save_snapshot(self, snapshot: Snapshot, run_id: str) -> Path:
-        path = self.directory / f"{self._stem(run_id)}.snapshot.json.gz"
-        self._write_atomically(path, gzip.compress(snapshot.to_text().encode(), compresslevel=5))
+    def record(self, document: HistoryDocument) -> Path:
+        """Keeps the document under `<UTC time>_<run id>`; returns its file."""
+        if document.kind not in _SUFFIXES:
+            raise ValueError(f"unknown history document kind {document.kind!r}; expected one of {sorted(_SUFFIXES)}")
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+        path = self.directory / f"{stamp}_{document.run_id}{_SUFFIXES[document.kind]}"
+        data = document.text.encode()
+        self._write_atomically(path, gzip.compress(data, compresslevel=5) if path.suffix == ".gz" else data)
         return path
 
-    def save_report(self, report: dict, run_id: str) -> Path:
-        path = self.directory / f"{self._stem(run_id)}.report.json"
-        self._write_atomically(path, json.dumps(report, indent=1, ensure_ascii=False).encode())
-        return path
+    def files(self, kind: str) -> list[Path]:
+        """Every kept file of this kind, oldest first."""
+        return sorted(self.directory.glob(f"*{_SUFFIXES[kind]}")) if self.directory.exists() else []
 
-    def _find(self, run_id: str, suffix: str) -> Path | None:
-        matches = sorted(self.directory.glob(f"*_{run_id}{suffix}")) if self.directory.exists() else []
-        return matches[-1] if matches else None
-
-    def snapshot_for_run(self, run_id: str) -> Snapshot | None:
-        path = self._find(run_id, ".snapshot.json.gz")
-        return load_snapshot(path) if path else None
-
-    def report_for_run(self, run_id: str) -> dict | None:
-        path = self._find(run_id, ".report.json")
-        return json.loads(path.read_text()) if path else None
-
-    def latest_report(self) -> dict | None:
-        paths = sorted(self.directory.glob("*.report.json")) if self.directory.exists() else []
-        return json.loads(paths[-1].read_text()) if paths else None
-
-    def read_state(self, name: str) -> dict:
+    def last_alert(self) -> SentAlert | None:
         try:
-            return json.loads((self.directory / f"{name}.json").read_text())
+            state = json.loads((self.directory / LAST_ALERT).read_text())
         except (FileNotFoundError, json.JSONDecodeError):
-            return {}
+            return None
+        if not isinstance(state, dict) or not state.get("fingerprint"):
+            return None
+        return SentAlert(fingerprint=str(state["fingerprint"]), run_link=str(state.get("run_link", "")))
 
-    def write_state(self, name: str, state: dict) -> None:
-        self._write_atomically(self.directory / f"{name}.json", json.dumps(state, sort_keys=True).encode())
-
-    def snapshots(self) -> list[Path]:
-        return sorted(self.directory.glob("*.snapshot.json.gz")) if self.directory.exists() else []
-
-    def latest_snapshot(self) -> Snapshot | None:
-        paths = self.snapshots()
-        return load_snapshot(paths[-1]) if paths else None
+    def record_alert(self, alert: SentAlert | None) -> None:
+        """Remembers the alert just sent (None: the breaking drift is gone, so the next one alerts again)."""
+        state = {"fingerprint": alert.fingerprint, "run_link": alert.run_link} if alert else {}
+        self._write_atomically(self.directory / LAST_ALERT, json.dumps(state, sort_keys=True).encode())
 
     def load_sql_cache(self) -> dict[str, str | None]:
         """Raw view text -> canonical SQL, from earlier snapshots (parsing 3,000 views takes seconds)."""
@@ -88,7 +91,7 @@ class SchemaHistory:
         self._write_atomically(self.directory / CANONICAL_SQL_CACHE, json.dumps(document, sort_keys=True).encode())
 
 
-def load_snapshot(path: Path) -> Snapshot:
+def read_document(path: Path) -> str:
+    """The JSON text of a kept file (snapshots are gzipped)."""
     raw = path.read_bytes()
-    text = gzip.decompress(raw).decode() if path.suffix == ".gz" else raw.decode()
-    return Snapshot.from_json(json.loads(text))
+    return gzip.decompress(raw).decode() if path.suffix == ".gz" else raw.decode()

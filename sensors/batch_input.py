@@ -24,9 +24,9 @@ from dagster import (
     SensorResult,
     sensor,
 )
-from dagster._core.storage.tags import RUN_KEY_TAG
 
 from resources import environment
+from resources.dagster_internals import RUN_KEY_TAG
 from resources.warehouse import WarehouseResource
 from sensors.cursors import TRIGGER_TAG, dump_cursor, load_cursor, next_sequence
 from waldinger_assets.batch.input_changes import changed_days, input_fingerprints

@@ -1,19 +1,18 @@
 """Drift alert sensor: every failed evaluation of the blocking contract check (and every run that ended
 before the check could decide) reaches the team's alert channel with a link to the run, unless the drift
-report of that run already sent it. The cursor is the id of the last check execution handled.
-
-(No `from __future__ import annotations`: Dagster reads the context type hint at definition time.)
+report of that run already sent it (the check's evaluation says so). The cursor is the id of the last check
+execution handled.
 """
 
 from dagster import DefaultSensorStatus, SensorEvaluationContext, SensorResult, sensor
-from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 
 from resources import environment
 from resources.alerts import AlertsResource
+from resources.dagster_internals import AssetCheckExecutionRecordStatus
 from resources.schema_drift import SchemaDriftSettings
 from sensors.cursors import dump_cursor, load_cursor
 from waldinger_assets.schema_drift.alerting import check_failure_alert, report_alerted
-from waldinger_assets.schema_drift.gate import CONTRACT_CHECK_KEY
+from waldinger_assets.schema_drift.gate import check_history
 
 DRIFT_ALERT_SENSOR = "drift_alert_sensor"
 HISTORY_PAGE = 100
@@ -32,7 +31,7 @@ def drift_alert_sensor(
     context: SensorEvaluationContext, alerts: AlertsResource, schema_drift: SchemaDriftSettings
 ) -> SensorResult:
     instance = context.instance
-    records = instance.event_log_storage.get_asset_check_execution_history(CONTRACT_CHECK_KEY, limit=HISTORY_PAGE)
+    records = check_history(instance, limit=HISTORY_PAGE)
     previous = load_cursor(context.cursor)
     if previous is None:  # start from now: past failures were alerted when they happened
         last_id = max((record.id for record in records), default=0)
@@ -40,22 +39,22 @@ def drift_alert_sensor(
             skip_reason="First tick: watching new drift check results.", cursor=dump_cursor({"id": last_id})
         )
     handled, sent = previous["id"], []
-    history = schema_drift.history()
     for record in sorted((r for r in records if r.id > previous["id"]), key=lambda r: r.id):
         if record.status == AssetCheckExecutionRecordStatus.PLANNED:
             run = instance.get_run_by_id(record.run_id)
             if run is not None and not run.is_finished:
                 break  # still running: decide on a later tick, in order
-            report = None  # the run ended without evaluating the check
+            blocking, total = None, None  # the run ended without evaluating the check
         elif record.status == AssetCheckExecutionRecordStatus.SUCCEEDED:
             handled = record.id
             continue
         else:
-            report = history.report_for_run(record.run_id)
-            if report_alerted(report):
+            metadata = record.evaluation.metadata if record.evaluation else {}
+            if report_alerted(_metadata_value(metadata, "alert")):
                 handled = record.id
                 continue
-        title, text = check_failure_alert(report, record.run_id)
+            blocking, total = _metadata_value(metadata, "changes") or [], _metadata_value(metadata, "contract_breaking")
+        title, text = check_failure_alert(blocking, record.run_id, total)
         link = f"{schema_drift.dagster_ui_url}/runs/{record.run_id}"
         delivery = alerts.send(title, text, link=link, kind="drift_check")
         sent.append(f"{record.run_id} ({delivery.delivered_to})")
@@ -65,3 +64,8 @@ def drift_alert_sensor(
         return SensorResult(skip_reason="No drift check failure to alert.", cursor=cursor)
     context.log.info(f"Alerted drift check failures of run(s) {', '.join(sent)}")
     return SensorResult(cursor=cursor)
+
+
+def _metadata_value(metadata: dict, key: str):
+    entry = metadata.get(key)
+    return getattr(entry, "value", entry)

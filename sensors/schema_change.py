@@ -15,8 +15,8 @@ from resources import environment
 from resources.schema_drift import SchemaDriftSettings
 from resources.warehouse import WarehouseResource
 from sensors.cursors import TRIGGER_TAG, dump_cursor, load_cursor, next_sequence
-from waldinger_assets.batch.jobs import schema_drift_job
 from waldinger_assets.schema_drift.fingerprint import baseline_fingerprint, database_fingerprints
+from waldinger_assets.schema_drift.jobs import schema_drift_job
 
 SCHEMA_CHANGE_SENSOR = "schema_change_sensor"
 

@@ -1,6 +1,11 @@
 """Azure ML Model Registry through azure-ai-ml, with the embedded registry's semantics: numbered immutable
 versions (`MLClient.models.create_or_update(Model(name, version, path, type=custom_model, tags, properties))`),
-idempotent by the artifact_sha256 tag, a Production stage, archive, and rollback to the version promoted before.
+idempotent by the artifact_sha256 tag, a Production stage, archive and restore, and rollback to the version
+promoted before.
+
+Archived versions count: `models.list()` skips them by default (ListViewType.ACTIVE_ONLY), so every listing here
+asks for ALL versions, and for the ARCHIVED_ONLY ones to mark them, since azure-ai-ml's Model has no archived flag.
+An archived version thus keeps its number, is what registering its bytes again returns, and is not promoted.
 
 The promotion history lives in the versions' tags (`promoted_at`, `promoted_by_run`); Dagster keeps the full
 history as materializations of production_model.
@@ -18,6 +23,7 @@ from resources.model_registry.embedded import (
     SHA256_TAG,
     ModelVersion,
     RegistryError,
+    ensure_promotable,
     rollback_target,
 )
 from waldinger_runtime.artifact import artifact_sha256, validate_artifact
@@ -25,9 +31,9 @@ from waldinger_runtime.artifact import artifact_sha256, validate_artifact
 AZURE_NON_PRODUCTION_STAGE = "Development"
 
 
-def _to_version(model) -> ModelVersion:
+def _to_version(model, archived: bool) -> ModelVersion:
     created = getattr(getattr(model, "creation_context", None), "created_at", None)
-    stage = model.stage or NONE_STAGE
+    stage = ARCHIVED if archived else (model.stage or NONE_STAGE)
     return ModelVersion(
         name=model.name,
         version=str(model.version),
@@ -65,23 +71,40 @@ class AzureMLModelRegistry:
         )
         return cls(client, download_dir)
 
-    def list_versions(self, name: str) -> list[ModelVersion]:
+    def _list(self, name: str, view: str) -> list:
         from azure.core.exceptions import ResourceNotFoundError
 
         try:
-            models = list(self.client.models.list(name=name))
+            return list(self.client.models.list(name=name, list_view_type=view))
         except ResourceNotFoundError:
             return []
-        return sorted((_to_version(m) for m in models), key=lambda v: int(v.version))
+
+    def _archived(self, name: str) -> dict[str, object]:
+        from azure.ai.ml.constants import ListViewType
+
+        return {str(m.version): m for m in self._list(name, ListViewType.ARCHIVED_ONLY)}
+
+    def list_versions(self, name: str) -> list[ModelVersion]:
+        """Every version, archived ones included (stage Archived), oldest first."""
+        from azure.ai.ml.constants import ListViewType
+
+        models = {str(m.version): m for m in self._list(name, ListViewType.ALL)}
+        # Asked after ALL, so a version archived in between is still listed (as archived), never missed.
+        archived = self._archived(name)
+        models.update(archived)
+        return sorted(
+            (_to_version(m, archived=number in archived) for number, m in models.items()), key=lambda v: int(v.version)
+        )
 
     def get(self, name: str, version: str) -> ModelVersion:
         from azure.core.exceptions import ResourceNotFoundError
 
         try:
-            return _to_version(self.client.models.get(name=name, version=str(version)))
+            model = self.client.models.get(name=name, version=str(version))
         except ResourceNotFoundError:
             known = ", ".join(v.version for v in self.list_versions(name)) or "none"
             raise RegistryError(f"Model {name!r} has no version {version!r} (registered versions: {known}).") from None
+        return _to_version(model, archived=str(model.version) in self._archived(name))
 
     def register(
         self, name: str, artifact_dir: Path, tags: dict[str, str], properties: dict[str, str]
@@ -91,10 +114,12 @@ class AzureMLModelRegistry:
 
         validate_artifact(artifact_dir)
         sha256 = artifact_sha256(artifact_dir)
-        versions = self.list_versions(name)
+        versions = self.list_versions(name)  # archived ones included: they keep their bytes and their number
         for existing in versions:
             if existing.sha256 == sha256:
                 return existing, False
+        # The number comes from the same listing that decided there is no such version yet. Were two registrations
+        # of different bytes to race for it, the service refuses the second PUT (a version's path cannot change).
         number = str(max((int(v.version) for v in versions), default=0) + 1)
         # The artifact is uploaded first and the version PUT comes last: a failure leaves no version.
         model = self.client.models.create_or_update(
@@ -108,7 +133,7 @@ class AzureMLModelRegistry:
                 description=f"Registered by the Waldinger pipeline from {tags.get('source', 'unknown source')}",
             )
         )
-        return _to_version(model), True
+        return _to_version(model, archived=False), True
 
     def local_path(self, version: ModelVersion) -> Path:
         """Downloads the version (once) and returns the folder that holds its config.json."""
@@ -133,8 +158,7 @@ class AzureMLModelRegistry:
 
     def promote(self, name: str, version: str, run_id: str | None = None, reason: str = "promote") -> ModelVersion:
         target = self.get(name, version)
-        if target.stage == ARCHIVED:
-            raise RegistryError(f"{name} version {version} is archived; restore it before promoting it.")
+        ensure_promotable(target)
         previous = self.production(name)
         if previous and previous.version != target.version:
             self._set_stage(name, previous.version, AZURE_NON_PRODUCTION_STAGE)
@@ -170,4 +194,13 @@ class AzureMLModelRegistry:
         if target.stage == PRODUCTION:
             raise RegistryError(f"{name} version {version} is in production; promote another version first.")
         self.client.models.archive(name=name, version=version)
+        return self.get(name, version)
+
+    def restore(self, name: str, version: str) -> ModelVersion:
+        """Makes an archived version promotable again; any other version is left untouched (the SDK's restore is a
+        PUT that leaves the stage out)."""
+        target = self.get(name, version)
+        if target.stage != ARCHIVED:
+            return target
+        self.client.models.restore(name=name, version=version)
         return self.get(name, version)

@@ -4,7 +4,9 @@ and properties, a production stage, archiving, and a promotion history.
 Layout: `<root>/<model name>/<version>/artifact/...` plus `version.json`; `<root>/<model name>/promotions.jsonl`.
 A version appears only once complete (copied into a hidden folder, then renamed into place), so a failed
 registration leaves no version behind. Registering the same bytes again returns the existing version: the
-artifact's sha256 is a tag and decides.
+artifact's sha256 is a tag and decides. An archived version stays listed (stage Archived) and keeps its number and
+its bytes: registering those bytes again returns it, still archived, and promoting it is refused until it is
+restored.
 """
 
 from __future__ import annotations
@@ -143,8 +145,7 @@ class EmbeddedModelRegistry:
         """Makes `version` the one production version; the previous one goes back to stage None."""
         with self._locked(name) as model_dir:
             target = self.get(name, version)
-            if target.stage == ARCHIVED:
-                raise RegistryError(f"{name} version {version} is archived; restore it before promoting it.")
+            ensure_promotable(target)
             previous = self.production(name)
             if previous and previous.version != target.version:
                 self._write(model_dir / previous.version, _with_stage(previous, NONE_STAGE))
@@ -193,6 +194,16 @@ class EmbeddedModelRegistry:
             self._write(model_dir / version, archived)
             return archived
 
+    def restore(self, name: str, version: str) -> ModelVersion:
+        """Makes an archived version promotable again (stage None); any other version is left as it is."""
+        with self._locked(name) as model_dir:
+            target = self.get(name, version)
+            if target.stage != ARCHIVED:
+                return target
+            restored = _with_stage(target, NONE_STAGE)
+            self._write(model_dir / version, restored)
+            return restored
+
 
 def corrupted_entry_message(entry: Path, problem: object) -> str:
     return (
@@ -201,6 +212,16 @@ def corrupted_entry_message(entry: Path, problem: object) -> str:
         "register the artifact again (materialize waldinger/model/registered_model): the same bytes get a new "
         "version number."
     )
+
+
+def ensure_promotable(version: ModelVersion) -> None:
+    """The rule for archived versions, asked by both registries' promote and by promote_verified (before it
+    downloads anything): an archived version is never promoted."""
+    if version.stage == ARCHIVED:
+        raise RegistryError(
+            f"{version.name} version {version.version} is archived, so it cannot be promoted; promote another "
+            f"version, or restore this one first (restore({version.name!r}, {version.version!r}) on the registry)."
+        )
 
 
 def rollback_target(name: str, current: ModelVersion | None, promotions: list[dict]) -> tuple[ModelVersion, str]:

@@ -11,6 +11,7 @@ from dagster import ConfigurableResource, EnvVar
 from pydantic import Field
 
 from resources import environment
+from resources.serving.artifacts import RealtimeDeployment, ServedArtifact, ServedVersion
 
 
 class RealtimeDeploymentResource(ConfigurableResource):
@@ -20,12 +21,12 @@ class RealtimeDeploymentResource(ConfigurableResource):
         "for an open local endpoint).",
     )
 
-    def deploy(self, artifact) -> dict:
-        """Makes the endpoint serve `artifact`; returns url (ending /v1), model, version, sha256, updated."""
+    def deploy(self, artifact: ServedArtifact) -> RealtimeDeployment:
+        """Makes the endpoint serve `artifact`."""
         raise NotImplementedError
 
-    def served(self) -> dict:
-        """What the endpoint serves right now: model, version, sha256, url (version None when it is down)."""
+    def served(self) -> ServedVersion:
+        """What the endpoint serves right now."""
         raise NotImplementedError
 
     def needs_local_files(self) -> bool:
@@ -37,29 +38,32 @@ class LocalRealtimeEndpointResource(RealtimeDeploymentResource):
     port: int | None = Field(default=None, description="A fixed port; a free one when unset.")
     engine: str = Field(default="auto", description="auto, transformers or vllm")
 
-    def deploy(self, artifact) -> dict:
+    def deploy(self, artifact: ServedArtifact) -> RealtimeDeployment:
         from resources.serving import local_endpoint
 
         status, restarted = local_endpoint.start(
             Path(self.data_dir), artifact, port=self.port, engine=self.engine, api_key=self.api_key
         )
-        return {**status.to_json(), "updated": restarted, "target": "local server process"}
+        return RealtimeDeployment(
+            url=status.url,
+            model=artifact.model,
+            version=artifact.version,
+            sha256=artifact.sha256,
+            updated=restarted,
+            target="local server process",
+        )
 
-    def served(self) -> dict:
+    def served(self) -> ServedVersion:
+        from resources.background_process import get_json
         from resources.serving import local_endpoint
 
         status = local_endpoint.status(Path(self.data_dir))
         if not status.running:
-            return {"model": None, "version": None, "sha256": None, "url": None}
-        from resources.background_process import get_json
-
+            return ServedVersion()
         health = get_json(status.url.removesuffix("/v1") + "/health", timeout=10) or {}
-        return {
-            "model": health.get("model"),
-            "version": health.get("version"),
-            "sha256": status.sha256,
-            "url": status.url,
-        }
+        return ServedVersion(
+            model=health.get("model"), version=health.get("version"), sha256=status.sha256, url=status.url
+        )
 
     def needs_local_files(self) -> bool:
         return True
@@ -76,7 +80,7 @@ class ContainerAppsRealtimeResource(RealtimeDeploymentResource):
 
         return connect(self.subscription_id)
 
-    def deploy(self, artifact) -> dict:
+    def deploy(self, artifact: ServedArtifact) -> RealtimeDeployment:
         from resources.serving.container_apps import deploy_version
 
         deployment = deploy_version(
@@ -89,18 +93,30 @@ class ContainerAppsRealtimeResource(RealtimeDeploymentResource):
             sha256=artifact.sha256,
             container_name=self.container_name,
         )
-        return {**deployment.to_json(), "target": f"Azure Container App {self.app_name}"}
+        return RealtimeDeployment(
+            url=deployment.url,
+            model=deployment.model,
+            version=deployment.version,
+            sha256=deployment.sha256,
+            updated=deployment.updated,
+            target=f"Azure Container App {self.app_name} (revision {deployment.revision})",
+        )
 
-    def served(self) -> dict:
+    def served(self) -> ServedVersion:
         from resources.serving.container_apps import served_version
 
-        return served_version(self._client(), self.resource_group, self.app_name, self.container_name)
+        served = served_version(self._client(), self.resource_group, self.app_name, self.container_name)
+        return ServedVersion(
+            model=served["model"], version=served["version"], sha256=served["sha256"], url=served["url"]
+        )
 
 
 class BatchComputeResource(ConfigurableResource):
     batch_size: int = Field(default=32, description="Prompts per engine call.")
 
-    def run_job(self, context, *, artifact, requests_file: Path, output_file: Path, fingerprint: str) -> dict:
+    def run_job(
+        self, context, *, artifact: ServedArtifact, requests_file: Path, output_file: Path, fingerprint: str
+    ) -> dict:
         """Runs the batch job script through Dagster Pipes; returns the figures it reported."""
         raise NotImplementedError
 
@@ -111,7 +127,9 @@ class BatchComputeResource(ConfigurableResource):
 class LocalBatchComputeResource(BatchComputeResource):
     engine: str = Field(default="auto", description="auto, transformers or vllm")
 
-    def run_job(self, context, *, artifact, requests_file: Path, output_file: Path, fingerprint: str) -> dict:
+    def run_job(
+        self, context, *, artifact: ServedArtifact, requests_file: Path, output_file: Path, fingerprint: str
+    ) -> dict:
         import sys
 
         from dagster import PipesSubprocessClient
@@ -153,7 +171,9 @@ class AzureMLBatchComputeResource(BatchComputeResource):
     pipes_container: str
     download_dir: str
 
-    def run_job(self, context, *, artifact, requests_file: Path, output_file: Path, fingerprint: str) -> dict:
+    def run_job(
+        self, context, *, artifact: ServedArtifact, requests_file: Path, output_file: Path, fingerprint: str
+    ) -> dict:
         from resources.serving.azureml_batch import (
             batch_command,
             connect_blob_service,

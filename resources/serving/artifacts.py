@@ -42,6 +42,28 @@ class ServedArtifact:
         )
 
 
+@dataclass(frozen=True)
+class RealtimeDeployment:
+    """What `deploy` made of an artifact: where the endpoint answers and what it serves."""
+
+    url: str  # the OpenAI API's base URL, ending in /v1
+    model: str
+    version: str
+    sha256: str
+    updated: bool  # False when the endpoint already served this version
+    target: str  # what serves it, in words (a local server process, an Azure Container App)
+
+
+@dataclass(frozen=True)
+class ServedVersion:
+    """What the endpoint serves right now; every field None when it is down."""
+
+    model: str | None = None
+    version: str | None = None
+    sha256: str | None = None
+    url: str | None = None
+
+
 def production_artifact(registry, name: str, with_local_files: bool) -> ServedArtifact:
     """The production version of `name`; `with_local_files` also makes its files available on this machine."""
     version = registry.production(name)

@@ -121,12 +121,13 @@ def run_batch_on_azureml(
     appears only once the whole file is downloaded (rename from a temporary file next to it), and nothing is
     left in `download_dir`. A failed or canceled job, or one without results, raises AzureMLBatchError.
     """
-    from dagster._core.errors import DagsterPipesExecutionError  # not exported at dagster's top level
     from dagster_azure.pipes import (
         PipesAzureBlobStorageContextInjector,
         PipesAzureBlobStorageMessageReader,
         PipesAzureMLClient,
     )
+
+    from resources.dagster_internals import DagsterPipesExecutionError
 
     pipes_client = PipesAzureMLClient(
         client=ml_client,

@@ -199,6 +199,11 @@ class FakeTransport(HttpTransport):
 WORKSPACE_ID = f"/subscriptions/{SUB}/resourceGroups/{RG}/providers/Microsoft.MachineLearningServices/workspaces/{WS}"
 WS_PREFIX = r"^management\.azure\.com" + re.escape(WORKSPACE_ID)
 NOW = "2024-01-01T00:00:00.000000+00:00"
+LIST_VIEW_TYPES: dict[str, Callable[[bool], bool]] = {  # listViewType (lowercased) -> which isArchived it lists
+    "activeonly": lambda archived: not archived,
+    "archivedonly": lambda archived: archived,
+    "all": lambda archived: True,
+}
 
 
 def _system_data() -> dict[str, str]:
@@ -297,7 +302,16 @@ def install_routes(t: FakeTransport) -> None:
 
     @t.route("GET", WS_PREFIX + r"/models/(?P<name>[^/]+)/versions$")
     def model_versions_list(t, req, m, rec):
-        items = [v for (n, _), v in t.models.items() if n == m["name"]]
+        # listViewType decides whether archived versions are listed; the service (and models.list) default to
+        # ActiveOnly, which skips them.
+        view = rec["query"].get("listViewType", "ActiveOnly").lower()
+        if view not in LIST_VIEW_TYPES:
+            return 400, {}, {"error": {"code": "UserError", "message": f"Invalid listViewType {view!r}"}}
+        items = [
+            v
+            for (n, _), v in t.models.items()
+            if n == m["name"] and LIST_VIEW_TYPES[view](v["properties"]["isArchived"])
+        ]
         items.sort(key=lambda v: int(v["name"]), reverse=True)  # newest first, like $orderBy=createdtime desc
         top = rec["query"].get("$top")
         if top:
@@ -315,7 +329,12 @@ def install_routes(t: FakeTransport) -> None:
     def model_version_put(t, req, m, rec):
         if t.fail_model_put:
             return 500, {}, {"error": {"code": "InternalServerError", "message": "injected failure"}}
-        obj = _model_json(m["name"], m["version"], (rec["json"] or {}).get("properties", {}))
+        props = (rec["json"] or {}).get("properties", {})
+        existing = t.models.get((m["name"], m["version"]))
+        if existing is not None and existing["properties"].get("modelUri") != props.get("modelUri"):
+            # A version's files are immutable: a PUT may change its tags, stage or archived state, not its path.
+            return 400, {}, {"error": {"code": "UserError", "message": "Asset paths cannot be updated."}}
+        obj = _model_json(m["name"], m["version"], props)
         t.models[(m["name"], m["version"])] = obj
         return 201, {}, obj
 

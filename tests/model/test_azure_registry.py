@@ -1,14 +1,24 @@
 """The Azure ML registry path, at its HTTP boundary: azure-ai-ml runs for real against a fake of Azure's
-endpoints (tests/fakes/azure_ml.py), and the tests assert the REST requests it makes."""
+endpoints (tests/fakes/azure_ml.py), and the tests assert the REST requests it makes. The archive tests run on
+both registries (`any_registry`): archived versions must behave the same locally and in Azure."""
 
 from __future__ import annotations
 
+import json
+import shutil
 from pathlib import Path
 
 import pytest
 
 from resources.model_registry.azure import AzureMLModelRegistry
-from resources.model_registry.embedded import PRODUCTION, SHA256_TAG, RegistryError
+from resources.model_registry.embedded import (
+    ARCHIVED,
+    NONE_STAGE,
+    PRODUCTION,
+    SHA256_TAG,
+    EmbeddedModelRegistry,
+    RegistryError,
+)
 from resources.model_source.tiny_model import build_tiny_model
 from tests.fakes.azure_ml import (
     RG,
@@ -20,6 +30,7 @@ from tests.fakes.azure_ml import (
     install_routes,
     patch_blob_storage,
 )
+from waldinger_assets.model.promotion import promote_verified, rollback_verified
 
 NAME = "mistral-7b-instruct"
 TAGS = {"source": "hf:mistralai/Mistral-7B-Instruct-v0.3", "code_version": "abc123", "dagster_run_id": "run-1"}
@@ -47,8 +58,33 @@ def azure(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
     return registry, transport
 
 
+@pytest.fixture(params=["embedded", "azure"])
+def any_registry(request: pytest.FixtureRequest, tmp_path: Path):
+    """Each registry in turn: the archive semantics must be the same locally and in Azure."""
+    if request.param == "embedded":
+        return EmbeddedModelRegistry(tmp_path / "registry")
+    return request.getfixturevalue("azure")[0]
+
+
 def version_puts(transport: FakeTransport) -> list[dict]:
     return [r for r in transport.requests if r["method"] == "PUT" and "/models/" in r["path"]]
+
+
+def variant(tiny_model: Path, folder: Path, rms_norm_eps: float) -> Path:
+    """A copy of the tiny model with other bytes (one config value changed)."""
+    changed = Path(shutil.copytree(tiny_model, folder))
+    config = json.loads((changed / "config.json").read_text())
+    (changed / "config.json").write_text(json.dumps({**config, "rms_norm_eps": rms_norm_eps}))
+    return changed
+
+
+def register_two_and_archive_the_second(registry, tiny_model: Path, tmp_path: Path) -> Path:
+    """Versions 1 and 2, version 2 archived; returns version 2's artifact."""
+    registry.register(NAME, tiny_model, TAGS, {})
+    second = variant(tiny_model, tmp_path / "v2", 1e-6)
+    assert registry.register(NAME, second, TAGS, {})[0].version == "2"
+    registry.archive(NAME, "2")
+    return second
 
 
 def test_registration_uploads_the_artifact_and_puts_a_version_with_tags_and_properties(azure, tiny_model) -> None:
@@ -117,3 +153,96 @@ def test_promotion_sets_the_stage_and_rollback_returns_to_the_previous_version(a
     assert registry.production(NAME).version == "1"
     with pytest.raises(RegistryError, match="no version '7'"):
         registry.get(NAME, "7")
+
+
+def test_new_bytes_after_an_archived_version_get_the_next_number_not_the_archived_one(
+    any_registry, tiny_model, tmp_path
+) -> None:
+    registry = any_registry
+    register_two_and_archive_the_second(registry, tiny_model, tmp_path)
+
+    third, created = registry.register(NAME, variant(tiny_model, tmp_path / "v3", 1e-4), TAGS, {})
+    assert created and third.version == "3"
+    assert [(v.version, v.stage) for v in registry.list_versions(NAME)] == [
+        ("1", NONE_STAGE),
+        ("2", ARCHIVED),
+        ("3", NONE_STAGE),
+    ]
+
+
+def test_registering_the_bytes_of_an_archived_version_again_returns_it_still_archived(
+    any_registry, tiny_model, tmp_path
+) -> None:
+    registry = any_registry
+    second = register_two_and_archive_the_second(registry, tiny_model, tmp_path)
+
+    again, created = registry.register(NAME, second, {**TAGS, "dagster_run_id": "run-2"}, {})
+    assert not created and (again.version, again.stage) == ("2", ARCHIVED)
+    assert registry.get(NAME, "2").tags["dagster_run_id"] == "run-1"
+    assert [(v.version, v.stage) for v in registry.list_versions(NAME)] == [("1", NONE_STAGE), ("2", ARCHIVED)]
+
+
+def test_an_archived_version_is_not_promoted_until_it_is_restored(any_registry, tiny_model, tmp_path) -> None:
+    registry = any_registry
+    register_two_and_archive_the_second(registry, tiny_model, tmp_path)
+    registry.promote(NAME, "1", run_id="run-a")
+
+    with pytest.raises(RegistryError, match=f"{NAME} version 2 is archived, so it cannot be promoted; .*restore"):
+        promote_verified(registry, NAME, "2", run_id="run-b")
+    with pytest.raises(RegistryError, match=f"{NAME} version 2 is archived"):
+        promote_verified(registry, NAME, None, run_id="run-b")  # the latest version, which is archived
+    with pytest.raises(RegistryError, match="version 2 is archived"):
+        registry.promote(NAME, "2")
+    assert registry.production(NAME).version == "1"
+    assert [p["version"] for p in registry.promotions(NAME)] == ["1"]
+
+    assert registry.restore(NAME, "2").stage == NONE_STAGE
+    assert registry.promote(NAME, "2", run_id="run-c").stage == PRODUCTION
+    assert [(v.version, v.stage) for v in registry.list_versions(NAME)] == [("1", NONE_STAGE), ("2", PRODUCTION)]
+
+
+def test_rolling_back_to_an_archived_version_is_refused(any_registry, tiny_model, tmp_path) -> None:
+    registry = any_registry
+    registry.register(NAME, tiny_model, TAGS, {})
+    registry.register(NAME, variant(tiny_model, tmp_path / "v2", 1e-6), TAGS, {})
+    registry.promote(NAME, "1", run_id="run-a")
+    registry.promote(NAME, "2", run_id="run-b")
+    registry.archive(NAME, "1")
+
+    with pytest.raises(RegistryError, match=f"{NAME} version 1 is archived, so it cannot be promoted"):
+        rollback_verified(registry, NAME, run_id="run-c")
+    assert registry.production(NAME).version == "2"
+
+
+def test_archive_is_a_put_of_is_archived_and_listing_asks_for_archived_versions_too(
+    azure, tiny_model, tmp_path
+) -> None:
+    registry, transport = azure
+    registry.register(NAME, tiny_model, TAGS, {})
+    registry.register(NAME, variant(tiny_model, tmp_path / "v2", 1e-6), TAGS, {})
+    registry.promote(NAME, "1", run_id="run-a")
+    with pytest.raises(RegistryError, match="in production"):
+        registry.archive(NAME, "1")
+
+    puts_before = len(version_puts(transport))
+    assert registry.archive(NAME, "2").stage == ARCHIVED
+    (archive_put,) = version_puts(transport)[puts_before:]
+    assert archive_put["path"].endswith(f"/models/{NAME}/versions/2")
+    assert archive_put["json"]["properties"]["isArchived"] is True
+    assert [(v.version, v.stage) for v in registry.list_versions(NAME)] == [("1", PRODUCTION), ("2", ARCHIVED)]
+
+    listed = [r for r in transport.requests if r["method"] == "GET" and r["path"].endswith(f"/{NAME}/versions")]
+    views = {r["query"].get("listViewType") for r in listed}  # (the SDK's own latest-version lookup sends none)
+    assert {"All", "ArchivedOnly"} <= views and "ActiveOnly" not in views
+
+    # Promoting it is refused before anything is downloaded or changed.
+    transport.requests.clear()
+    with pytest.raises(RegistryError, match="version 2 is archived"):
+        promote_verified(registry, NAME, "2", run_id="run-b")
+    assert not [r for r in transport.requests if r["host"].endswith("blob.core.windows.net")]
+    assert version_puts(transport) == []
+
+    # The bytes of the archived version again: no PUT, so the version stays archived with its own tags.
+    transport.requests.clear()
+    again, created = registry.register(NAME, variant(tiny_model, tmp_path / "again", 1e-6), TAGS, {})
+    assert not created and again.version == "2" and version_puts(transport) == []

@@ -24,7 +24,8 @@ from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 from resources.background_process import free_port
 from tests.helpers import REPO_ROOT, SESSION_TODAY, VENV_BIN, instance_env, waldinger_cli
 from waldinger_assets.batch.assets import BATCH_INPUT_KEY, BATCH_OUTPUTS_KEY
-from waldinger_assets.demo_warehouse.catalog import BATCH_INPUT_TABLE, DemoCatalog
+from waldinger_assets.batch.names import BATCH_INPUT_TABLE
+from waldinger_assets.demo_warehouse.catalog import DemoCatalog
 from waldinger_assets.demo_warehouse.seed import seed
 from waldinger_assets.model.assets import (
     CHAT_CHECK,

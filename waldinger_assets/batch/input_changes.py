@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 
 from resources.snowflake_sql import qualified_name
-from waldinger_assets.demo_warehouse.catalog import BATCH_INPUT_TABLE
+from waldinger_assets.batch.names import BATCH_INPUT_TABLE
 from waldinger_assets.schema_drift.fingerprint import HASH_MODULUS
 
 # A day whose rows were all deleted: its outputs must be replaced by nothing.

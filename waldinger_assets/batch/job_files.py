@@ -1,35 +1,13 @@
-"""The batch pipeline's files: a day's validated prompts (JSON lines), and the batch job's OpenAI batch JSONL
-requests (built from the valid prompts) and results (read back by custom_id)."""
-
-from __future__ import annotations
+"""The batch job's input and output, as the OpenAI batch JSONL format: one request per valid prompt (built
+here, pure) and the results read back by custom_id."""
 
 import datetime as dt
-import json
-import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from waldinger_assets.batch.output_table import custom_id
 from waldinger_assets.batch.validation import OK, ValidatedPrompt
-
-
-def write_jsonl(path: Path, items: Iterable[dict]) -> None:
-    """Writes JSON lines to a temporary file and renames it into place: readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with temporary.open("w", encoding="utf-8") as handle:
-        for item in items:
-            handle.write(json.dumps(item, ensure_ascii=False) + "\n")
-    os.replace(temporary, path)
-
-
-def write_validated(path: Path, prompts: Sequence[ValidatedPrompt]) -> None:
-    write_jsonl(path, ({"prompt_id": p.prompt_id, "prompt": p.prompt, "status": p.status} for p in prompts))
-
-
-def read_validated(path: Path) -> list[ValidatedPrompt]:
-    with path.open(encoding="utf-8") as handle:
-        return [ValidatedPrompt(**json.loads(line)) for line in handle if line.strip()]
+from waldinger_runtime.jsonl import read_jsonl, write_jsonl
 
 
 def request_lines(day: dt.date, prompts: Sequence[ValidatedPrompt], model: str, max_tokens: int) -> list[dict]:
@@ -56,6 +34,4 @@ def write_requests(path: Path, lines: Iterable[dict]) -> None:
 
 
 def read_results(path: Path) -> dict[str, dict]:
-    with path.open(encoding="utf-8") as handle:
-        results = [json.loads(line) for line in handle if line.strip()]
-    return {result["custom_id"]: result for result in results}
+    return {result["custom_id"]: result for result in read_jsonl(path)}

@@ -1,16 +1,12 @@
 """Jobs that materialize batch inputs and outputs. Each starts with the schema snapshot and the
 drift report with its blocking check, so the gate runs before the pipeline, in the same run."""
 
-from __future__ import annotations
-
 from dagster import AssetSelection, define_asset_job
 
-from waldinger_assets.batch.assets import BATCH_INPUT_KEY, BATCH_OUTPUTS_KEY
+from waldinger_assets.batch.names import BATCH_INPUT_KEY, BATCH_OUTPUTS_KEY
 from waldinger_assets.batch.partitions import daily_partitions
-from waldinger_assets.schema_drift.assets import DRIFT_REPORT_KEY, SNAPSHOT_KEY
+from waldinger_assets.schema_drift.jobs import DRIFT_GATE
 from waldinger_assets.serving.assets import BATCH_DEPLOYMENT_KEY
-
-DRIFT_GATE = AssetSelection.assets(SNAPSHOT_KEY, DRIFT_REPORT_KEY)
 
 batch_inputs_job = define_asset_job(
     "batch_inputs",
@@ -27,10 +23,4 @@ daily_batch_job = define_asset_job(
         "Snapshot + drift gate, the batch deployment (the production version), then each day's validated input "
         "and batch outputs in Snowflake. Backfill it over a partition range: one run, one model load."
     ),
-)
-
-schema_drift_job = define_asset_job(
-    "schema_drift",
-    selection=DRIFT_GATE,
-    description="Snapshot the watched databases and report drift against the baseline.",
 )

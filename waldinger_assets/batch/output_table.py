@@ -12,9 +12,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import astuple, dataclass
 
 from resources.snowflake_sql import qualified_name, quote_identifier
+from waldinger_assets.batch.names import BATCH_OUTPUT_TABLE
 from waldinger_assets.batch.validation import OK, ValidatedPrompt, status_message
-
-BATCH_OUTPUT_TABLE = ("WALDINGER", "LLM", "BATCH_OUTPUTS")
 
 # Statuses a row can end with: the validation statuses, and these from the batch job.
 COMPLETED = "ok"

@@ -19,8 +19,6 @@ DATABASE_LAYOUT: dict[str, tuple[str, ...]] = {
 TABLES_PER_SCHEMA = 200
 VIEWS_PER_SCHEMA = 55
 
-BATCH_INPUT_TABLE = ("WALDINGER", "LLM", "PROMPTS")
-
 # Common Snowflake column types, weighted roughly as they appear in real warehouses.
 COLUMN_TYPES: tuple[tuple[str, int], ...] = (
     ("NUMBER(38,0)", 14),

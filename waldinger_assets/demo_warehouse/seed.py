@@ -12,9 +12,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from resources.snowflake_sql import qualified_name, quote_identifier, string_literal
+from waldinger_assets.batch.names import BATCH_INPUT_TABLE
 from waldinger_assets.batch.output_table import create_table_sql as batch_output_table_sql
 from waldinger_assets.demo_warehouse.catalog import (
-    BATCH_INPUT_TABLE,
     DATABASE_LAYOUT,
     DemoCatalog,
     TableSpec,

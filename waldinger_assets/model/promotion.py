@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from resources.model_registry.embedded import rollback_target
+from resources.model_registry.embedded import ensure_promotable, rollback_target
 from waldinger_runtime.artifact import verify_sha256
 
 
@@ -41,6 +41,7 @@ def promote_verified(registry, name: str, version: str | None, run_id: str | Non
     if not versions:
         raise PromotionError(f"No version of {name} is registered; materialize registered_model first.")
     target = registry.get(name, version) if version else versions[-1]
+    ensure_promotable(target)
     path = registry.local_path(target)
     verify_sha256(path, target.sha256)
     first, second = load_and_answer(path), load_and_answer(path)
@@ -54,6 +55,7 @@ def promote_verified(registry, name: str, version: str | None, run_id: str | Non
 def rollback_verified(registry, name: str, run_id: str | None) -> Promotion:
     current, target_version = rollback_target(name, registry.production(name), registry.promotions(name))
     target = registry.get(name, target_version)
+    ensure_promotable(target)
     verify_sha256(registry.local_path(target), target.sha256)
     promoted = registry.rollback(name, run_id=run_id)
     return Promotion(name, promoted.version, current.version, promoted.sha256, None, f"rollback from {current.version}")

@@ -38,10 +38,9 @@ from azure.mgmt.appcontainers.models import (
     VolumeMount,
 )
 from dagster import Array, Field, Map, Shape, StringSource
-from dagster._core.errors import DagsterInvalidConfigError
-from dagster._serdes.config_class import ConfigurableClassData
-from dagster._utils.cached_method import cached_method
 from dagster_azure.container_apps.launcher import AcaRunLauncher
+
+from resources.dagster_internals import ConfigurableClassData, DagsterInvalidConfigError, cached_method
 
 # Key Vault secret names: 1-127 alphanumerics and hyphens.
 _KEY_VAULT_NAME = re.compile(r"^[0-9A-Za-z-]{1,127}$")

@@ -6,9 +6,11 @@ from __future__ import annotations
 import hashlib
 import json
 
+from resources.schema_history import SchemaHistory, SentAlert
+from waldinger_assets.schema_drift.gate import blocking_changes
 from waldinger_assets.schema_drift.report import DriftReport, touches
 
-ALERT_STATE = "last_drift_alert"
+SENT_TO, ALREADY_ALERTED = "sent to", "already alerted for these changes"
 ALERT_LINES = 15
 
 
@@ -19,7 +21,7 @@ def breaking_fingerprint(report: DriftReport) -> str:
 
 def alert_text(report: DriftReport) -> tuple[str, str]:
     contract = set(report.contract_objects)
-    blocking = report.contract_breaking
+    blocking = blocking_changes(report)
     title = (
         f"Schema drift blocks the pipeline: {len(blocking)} breaking change(s) on contract objects"
         if blocking
@@ -38,46 +40,41 @@ def alert_text(report: DriftReport) -> tuple[str, str]:
     return title, "\n".join(lines)
 
 
-def alert_on_breaking_drift(report: DriftReport, history, alerts, run_link: str) -> str:
+def alert_on_breaking_drift(report: DriftReport, history: SchemaHistory, alerts, run_link: str) -> str:
     """Sends the alert if this set of breaking changes was not alerted before; returns what happened."""
     if not report.breaking:
-        history.write_state(ALERT_STATE, {})
+        history.record_alert(None)
         return "no breaking drift"
     fingerprint = breaking_fingerprint(report)
-    if history.read_state(ALERT_STATE).get("fingerprint") == fingerprint:
-        return "already alerted for these changes"
+    last = history.last_alert()
+    if last is not None and last.fingerprint == fingerprint:
+        return ALREADY_ALERTED
     title, text = alert_text(report)
     delivery = alerts.send(title, text, link=run_link, kind="schema_drift")
-    history.write_state(ALERT_STATE, {"fingerprint": fingerprint, "run_link": run_link})
-    return f"sent to {delivery.delivered_to}"
+    history.record_alert(SentAlert(fingerprint=fingerprint, run_link=run_link))
+    return f"{SENT_TO} {delivery.delivered_to}"
 
 
-def report_alerted(report_json: dict | None) -> bool:
+def report_alerted(alert_outcome: str | None) -> bool:
     """Whether the drift report of a run sent (or had already sent) the alert for its breaking drift."""
-    alert = (report_json or {}).get("alert", "")
-    return alert.startswith(("sent to", "already alerted"))
+    return (alert_outcome or "").startswith((SENT_TO, ALREADY_ALERTED))
 
 
-def check_failure_alert(report_json: dict | None, run_id: str) -> tuple[str, str]:
-    """Title and text for a contract check that failed, or could not run, without the report alerting."""
-    if report_json is None:
+def check_failure_alert(blocking: list[dict] | None, run_id: str, total: int | None = None) -> tuple[str, str]:
+    """Title and text for a contract check that failed, or could not run (`blocking` None), without the report
+    alerting. `blocking` is the check's own list of the changes that closed the gate (the first of `total`)."""
+    if blocking is None:
         return (
             "Schema drift gate could not decide: the drift check did not complete",
             f"Run {run_id} ended before the contract check could read a drift report, so the daily batch is "
             "not running. Open the run to see why (the warehouse may be unreachable), then re-execute it.",
         )
-    contract = set(report_json.get("contract_objects", []))
-    blocking = [
-        change
-        for change in report_json.get("changes", [])
-        if change.get("severity") == "breaking"
-        and (change.get("object") in contract or change.get("before") in contract)
-    ]
     lines = [
         f"- {change['change']}: {change['object']}" + (f" column {change['column']}" if change.get("column") else "")
         for change in blocking[:ALERT_LINES]
     ]
-    if len(blocking) > ALERT_LINES:
-        lines.append(f"- … and {len(blocking) - ALERT_LINES} more")
+    total = max(total or 0, len(blocking))
+    if total > ALERT_LINES:
+        lines.append(f"- … and {total - ALERT_LINES} more")
     lines.append("Accept intended changes with `waldinger drift accept`; otherwise fix the warehouse.")
-    return f"Schema drift blocks the pipeline: {len(blocking)} breaking change(s) on contract objects", "\n".join(lines)
+    return f"Schema drift blocks the pipeline: {total} breaking change(s) on contract objects", "\n".join(lines)

@@ -1,37 +1,49 @@
 """Dagster glue for the schema drift gate: snapshot -> drift report -> checks that block what is downstream.
 
-(No `from __future__ import annotations`: Dagster reads the context type hint at definition time.)
+The snapshot and the report pass from asset to asset as values (Dagster's IO manager, keyed by the run that
+produced them); the schema history keeps a readable copy of each.
 """
 
+import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from dagster import (
-    AssetCheckExecutionContext,
     AssetCheckResult,
     AssetCheckSeverity,
     AssetExecutionContext,
+    AssetIn,
     BackfillPolicy,
-    MaterializeResult,
     MetadataValue,
+    Output,
     asset,
     asset_check,
 )
 
 from resources.alerts import AlertsResource
 from resources.schema_drift import SchemaDriftSettings
+from resources.schema_history import REPORT, SNAPSHOT, HistoryDocument
 from resources.warehouse import WarehouseResource
 from waldinger_assets.schema_drift.alerting import alert_on_breaking_drift
 from waldinger_assets.schema_drift.baseline import load_baseline
+from waldinger_assets.schema_drift.gate import blocking_changes
 from waldinger_assets.schema_drift.metadata import take_snapshot
-from waldinger_assets.schema_drift.report import build_report
+from waldinger_assets.schema_drift.model import Snapshot
+from waldinger_assets.schema_drift.names import CONTRACT_CHECK, DRIFT_REPORT_KEY, SNAPSHOT_KEY, WAREHOUSE_CHECK
+from waldinger_assets.schema_drift.report import DriftReport, build_report
 from waldinger_assets.warehouse_retries import warehouse_retry_policy
 
-SNAPSHOT_KEY = ["waldinger", "schema_drift", "schema_snapshot"]
-DRIFT_REPORT_KEY = ["waldinger", "schema_drift", "drift_report"]
-# Check names are constants so tests, sensors and jobs refer to the same name.
-CONTRACT_CHECK = "contract_objects_have_no_breaking_drift"
-WAREHOUSE_CHECK = "warehouse_matches_baseline"
+__all__ = ["CONTRACT_CHECK", "DRIFT_REPORT_KEY", "SNAPSHOT_KEY", "WAREHOUSE_CHECK"]
+
+
+@dataclass(frozen=True)
+class RecordedReport:
+    """The drift report asset's value: the report, the baseline it was computed against, and what its alert did."""
+
+    report: DriftReport
+    baseline_path: str
+    alert: str
 
 
 @asset(
@@ -47,18 +59,19 @@ WAREHOUSE_CHECK = "warehouse_matches_baseline"
 )
 def schema_snapshot(
     context: AssetExecutionContext, warehouse: WarehouseResource, schema_drift: SchemaDriftSettings
-) -> MaterializeResult:
+) -> Output[Snapshot]:
     history = schema_drift.history()
     sql_memo = history.load_sql_cache()
     started = time.perf_counter()
     with warehouse.get_connection() as connection:
         snapshot = take_snapshot(connection, schema_drift.databases, view_sql_memo=sql_memo)
     seconds = time.perf_counter() - started
-    path = history.save_snapshot(snapshot, context.run_id)
+    path = history.record(HistoryDocument(context.run_id, SNAPSHOT, snapshot.to_text()))
     history.save_sql_cache(sql_memo)
     counts = snapshot.count_by_type()
     context.log.info(f"snapshot of {len(snapshot.objects)} objects in {seconds:.2f}s ({snapshot.queries} queries)")
-    return MaterializeResult(
+    return Output(
+        snapshot,
         metadata={
             "objects": MetadataValue.int(len(snapshot.objects)),
             "tables": MetadataValue.int(counts.get("TABLE", 0)),
@@ -76,7 +89,7 @@ def schema_snapshot(
 
 @asset(
     key=DRIFT_REPORT_KEY,
-    deps=[SNAPSHOT_KEY],
+    ins={"snapshot": AssetIn(key=SNAPSHOT_KEY)},
     group_name="schema_drift",
     backfill_policy=BackfillPolicy.single_run(),
     kinds={"python"},
@@ -86,15 +99,9 @@ def schema_snapshot(
     ),
 )
 def drift_report(
-    context: AssetExecutionContext, schema_drift: SchemaDriftSettings, alerts: AlertsResource
-) -> MaterializeResult:
+    context: AssetExecutionContext, snapshot: Snapshot, schema_drift: SchemaDriftSettings, alerts: AlertsResource
+) -> Output[RecordedReport]:
     history = schema_drift.history()
-    snapshot = history.snapshot_for_run(context.run_id) or history.latest_snapshot()
-    if snapshot is None:
-        raise RuntimeError(
-            f"No schema snapshot in {history.directory}; materialize {'/'.join(SNAPSHOT_KEY)} first "
-            "(the batch jobs do both in one run)."
-        )
     baseline_path = Path(schema_drift.baseline_path)
     report = build_report(load_baseline(baseline_path), snapshot, schema_drift.contract_objects)
     report_json = report.to_json()
@@ -106,10 +113,13 @@ def drift_report(
         )
     run_link = f"{schema_drift.dagster_ui_url}/runs/{context.run_id}"
     alert = alert_on_breaking_drift(report, history, alerts, run_link)
-    report_json["alert"] = alert  # the drift alert sensor reads it: no second alert for the same failure
-    path = history.save_report(report_json, context.run_id)
+    report_json["alert"] = alert
+    path = history.record(
+        HistoryDocument(context.run_id, REPORT, json.dumps(report_json, indent=1, ensure_ascii=False))
+    )
     counts = report.counts()
-    return MaterializeResult(
+    return Output(
+        RecordedReport(report=report, baseline_path=str(baseline_path), alert=alert),
         metadata={
             "changes": MetadataValue.int(counts["changes"]),
             "breaking": MetadataValue.int(counts["breaking"]),
@@ -121,16 +131,8 @@ def drift_report(
             "drift": MetadataValue.md(report.markdown()),
             "alert": MetadataValue.text(alert),
             "report_file": MetadataValue.path(str(path)),
-        }
+        },
     )
-
-
-def _report_for(context: AssetCheckExecutionContext, schema_drift: SchemaDriftSettings) -> dict:
-    history = schema_drift.history()
-    report = history.report_for_run(context.run.run_id) or history.latest_report()
-    if report is None:
-        raise RuntimeError(f"No drift report in {history.directory}; materialize {'/'.join(DRIFT_REPORT_KEY)} first.")
-    return report
 
 
 @asset_check(
@@ -139,29 +141,22 @@ def _report_for(context: AssetCheckExecutionContext, schema_drift: SchemaDriftSe
     blocking=True,
     description="Fails (ERROR, blocking) when an object the pipeline depends on has unaccepted breaking drift.",
 )
-def contract_objects_have_no_breaking_drift(
-    context: AssetCheckExecutionContext, schema_drift: SchemaDriftSettings
-) -> AssetCheckResult:
-    report = _report_for(context, schema_drift)
-    contract = set(report["contract_objects"])
-    breaking = [
-        c
-        for c in report["changes"]
-        if c["severity"] == "breaking"
-        and (c["object"] in contract or (c["change"] == "object_renamed" and c["before"] in contract))
-    ]
+def contract_objects_have_no_breaking_drift(drift_report: RecordedReport) -> AssetCheckResult:
+    blocking = [change.to_json() for change in blocking_changes(drift_report.report)]
     return AssetCheckResult(
-        passed=not breaking,
+        passed=not blocking,
         severity=AssetCheckSeverity.ERROR,
         description=(
             "No breaking drift on contract objects."
-            if not breaking
+            if not blocking
             else "Breaking drift on contract objects: fix the warehouse, or accept it with `waldinger drift accept`."
         ),
         metadata={
-            "contract_breaking": MetadataValue.int(len(breaking)),
-            "baseline": MetadataValue.text(report["baseline"]),
-            "changes": MetadataValue.json(breaking[:50]),
+            "contract_breaking": MetadataValue.int(len(blocking)),
+            "baseline": MetadataValue.text("present" if drift_report.report.baseline_present else "missing"),
+            # The drift alert sensor reads these two: what to say, and whether the report already said it.
+            "changes": MetadataValue.json(blocking[:50]),
+            "alert": MetadataValue.text(drift_report.alert),
         },
     )
 
@@ -172,11 +167,8 @@ def contract_objects_have_no_breaking_drift(
     blocking=False,
     description="Warns when anything in the watched databases differs from the baseline (never blocks).",
 )
-def warehouse_matches_baseline(
-    context: AssetCheckExecutionContext, schema_drift: SchemaDriftSettings
-) -> AssetCheckResult:
-    report = _report_for(context, schema_drift)
-    summary = report["summary"]
+def warehouse_matches_baseline(drift_report: RecordedReport) -> AssetCheckResult:
+    summary = drift_report.report.counts()
     return AssetCheckResult(
         passed=summary["changes"] == 0,
         severity=AssetCheckSeverity.WARN,

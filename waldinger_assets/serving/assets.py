@@ -1,8 +1,5 @@
 """Dagster glue for the serving domain: the two deployments of the production model version, real-time and
-batch, from ONE registered artifact.
-
-(No `from __future__ import annotations`: Dagster reads the context type hint at definition time.)
-"""
+batch, from ONE registered artifact."""
 
 from dagster import (
     AssetCheckExecutionContext,
@@ -18,6 +15,7 @@ from dagster import (
 
 from resources.model_registry import ModelRegistryResource
 from resources.serving import BatchComputeResource, RealtimeDeploymentResource
+from resources.serving.artifacts import RealtimeDeployment, ServedArtifact, production_artifact
 from waldinger_assets.model.assets import PRODUCTION_MODEL_KEY
 
 REALTIME_DEPLOYMENT_KEY = ["waldinger", "serving", "realtime_deployment"]
@@ -26,9 +24,7 @@ SERVES_PRODUCTION_CHECK = "endpoint_serves_production_version"
 SMOKE_REQUESTS = 8
 
 
-def _production(model_registry: ModelRegistryResource, with_local_files: bool):
-    from resources.serving.artifacts import production_artifact
-
+def _production(model_registry: ModelRegistryResource, with_local_files: bool) -> ServedArtifact:
     return production_artifact(model_registry.registry(), model_registry.model_name, with_local_files)
 
 
@@ -46,26 +42,25 @@ def _production(model_registry: ModelRegistryResource, with_local_files: bool):
 )
 def realtime_deployment(
     context: AssetExecutionContext, model_registry: ModelRegistryResource, realtime_endpoint: RealtimeDeploymentResource
-) -> Output:
+) -> Output[RealtimeDeployment]:
     from waldinger_assets.serving.smoke import smoke_test
 
     artifact = _production(model_registry, realtime_endpoint.needs_local_files())
     deployed = realtime_endpoint.deploy(artifact)
     context.log.info(
-        f"{deployed['target']} serves {artifact.model} version {artifact.version} at {deployed['url']} "
-        f"({'updated' if deployed['updated'] else 'already serving it'})"
+        f"{deployed.target} serves {artifact.model} version {artifact.version} at {deployed.url} "
+        f"({'updated' if deployed.updated else 'already serving it'})"
     )
-    smoke = smoke_test(deployed["url"], artifact.model, requests=SMOKE_REQUESTS, api_key=realtime_endpoint.api_key)
-    value = {"url": deployed["url"], "model": artifact.model, "version": artifact.version, "sha256": artifact.sha256}
+    smoke = smoke_test(deployed.url, artifact.model, requests=SMOKE_REQUESTS, api_key=realtime_endpoint.api_key)
     return Output(
-        value,
+        deployed,
         metadata={
-            "url": MetadataValue.url(deployed["url"]),
+            "url": MetadataValue.url(deployed.url),
             "model": MetadataValue.text(artifact.model),
             "version": MetadataValue.text(artifact.version),
             "artifact_sha256": MetadataValue.text(artifact.sha256),
-            "target": MetadataValue.text(deployed["target"]),
-            "updated": MetadataValue.bool(bool(deployed["updated"])),
+            "target": MetadataValue.text(deployed.target),
+            "updated": MetadataValue.bool(deployed.updated),
             **{key: value for key, value in smoke.metadata().items()},
         },
     )
@@ -83,20 +78,20 @@ def endpoint_serves_production_version(
 ) -> AssetCheckResult:
     expected = _production(model_registry, with_local_files=False)
     served = realtime_endpoint.served()
-    passed = (served.get("version"), served.get("sha256")) == (expected.version, expected.sha256)
+    passed = (served.version, served.sha256) == (expected.version, expected.sha256)
     return AssetCheckResult(
         passed=passed,
         severity=AssetCheckSeverity.ERROR,
         description=None
         if passed
         else (
-            f"The endpoint serves version {served.get('version')!r}, production is {expected.version!r}; "
+            f"The endpoint serves version {served.version!r}, production is {expected.version!r}; "
             "materialize waldinger/serving/realtime_deployment (or `waldinger serve start` locally)."
         ),
         metadata={
             "expected_version": MetadataValue.text(expected.version),
-            "served_version": MetadataValue.text(str(served.get("version"))),
-            "url": MetadataValue.text(str(served.get("url"))),
+            "served_version": MetadataValue.text(str(served.version)),
+            "url": MetadataValue.text(str(served.url)),
         },
     )
 
@@ -115,11 +110,11 @@ def endpoint_serves_production_version(
 )
 def batch_deployment(
     context: AssetExecutionContext, model_registry: ModelRegistryResource, batch_compute: BatchComputeResource
-) -> Output:
+) -> Output[ServedArtifact]:
     artifact = _production(model_registry, batch_compute.needs_local_files())
     context.log.info(f"the batch job runs {artifact.model} version {artifact.version} ({artifact.model_uri})")
     return Output(
-        artifact.to_json(),
+        artifact,
         metadata={
             "model": MetadataValue.text(artifact.model),
             "version": MetadataValue.text(artifact.version),

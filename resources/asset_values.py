@@ -1,0 +1,124 @@
+"""Where asset values live between steps and between runs: Dagster's IO manager, keyed by the run (and the
+partition) that produced each value.
+
+Locally the values are files under the IO storage directory (Dagster's filesystem IO manager); in prod they
+are blobs in an ADLS Gen2 container (dagster-azure's ADLS2 IO manager) that the Dagster daemon's runs and CI's
+runs share, so a value CI materialized is the value a later daemon run loads.
+
+Both stock IO managers keep one value per asset (or partition): with several runs at once, one run would load
+another's snapshot. Here every value is stored at `<asset key>/<partition>/<run id>` and an input is loaded from
+the run that produced it: this run when it materialized the upstream asset itself, otherwise the run of the
+upstream's latest materialization in Dagster's event log (per partition). Nothing is found by "the latest file".
+
+A partitioned asset that materializes several partitions in one run (BackfillPolicy.single_run) returns a dict
+of partition key -> value; each partition is stored on its own, and a downstream asset that reads several
+partitions gets the same kind of dict back.
+"""
+
+from typing import Any
+
+from dagster import (
+    AssetKey,
+    AssetRecordsFilter,
+    DagsterInvariantViolationError,
+    Failure,
+    FilesystemIOManager,
+    InitResourceContext,
+    InputContext,
+    IOManager,
+    MetadataValue,
+    OutputContext,
+)
+
+UNPARTITIONED = "__unpartitioned__"
+
+
+class RunScopedValues(IOManager):
+    """Stores and loads values through a UPath-based IO manager's files, at run-scoped paths."""
+
+    def __init__(self, files: Any, base_path: Any) -> None:
+        self._files = files  # a dagster UPathIOManager: dump_to_path, load_from_path, path_exists, make_directory
+        self._base_path = base_path
+
+    def value_path(self, asset_key: AssetKey, partition: str | None, run_id: str):
+        return self._base_path.joinpath(*asset_key.path, partition or UNPARTITIONED, run_id)
+
+    def handle_output(self, context: OutputContext, obj: Any) -> None:
+        if obj is None:  # an asset that returned nothing (MaterializeResult) stores nothing
+            return
+        values = _values_by_partition(context, obj)
+        for partition, value in values.items():
+            path = self.value_path(context.asset_key, partition, context.run_id)
+            self._files.make_directory(path.parent)
+            self._files.dump_to_path(context=context, obj=value, path=path)
+        context.add_output_metadata(
+            {"value_run_id": MetadataValue.text(context.run_id), "stored_partitions": MetadataValue.int(len(values))}
+        )
+
+    def load_input(self, context: InputContext) -> Any:
+        asset_key = context.asset_key
+        if not context.has_asset_partitions:
+            return self._load(context, asset_key, None)
+        keys = list(context.asset_partition_keys)
+        return {partition: self._load(context, asset_key, partition) for partition in keys}
+
+    def _load(self, context: InputContext, asset_key: AssetKey, partition: str | None) -> Any:
+        # This run's own value, or (re-executing a run) the value of the run it re-executes.
+        for run_id in _runs_that_may_have_produced_it(context):
+            path = self.value_path(asset_key, partition, run_id)
+            if self._files.path_exists(path):
+                return self._files.load_from_path(context=context, path=path)
+        run_id = producing_run(context.instance, asset_key, partition)
+        where = f"{asset_key.to_user_string()}" + (f" partition {partition}" if partition else "")
+        if run_id is None:
+            raise Failure(f"{where} has never been materialized: materialize it first (or in the same run).")
+        path = self.value_path(asset_key, partition, run_id)
+        if not self._files.path_exists(path):
+            raise Failure(
+                f"The value of {where} materialized by run {run_id} is not in the IO storage ({path}). The run "
+                "may have used other IO storage (WALDINGER_IO_DIR locally, the ADLS2 container in prod): "
+                f"materialize {asset_key.to_user_string()} again with this instance's storage."
+            )
+        return self._files.load_from_path(context=context, path=path)
+
+
+def _runs_that_may_have_produced_it(context: InputContext) -> list[str]:
+    runs = [context.step_context.run_id]
+    upstream = context.upstream_output
+    try:
+        source = upstream.run_id if upstream is not None else None
+    except DagsterInvariantViolationError:  # no run known for an upstream outside this run
+        source = None
+    if source and source not in runs:
+        runs.append(source)
+    return runs
+
+
+def producing_run(instance, asset_key: AssetKey, partition: str | None) -> str | None:
+    """The run of the latest materialization of this asset (partition), from Dagster's event log."""
+    records_filter = AssetRecordsFilter(asset_key=asset_key, asset_partitions=[partition] if partition else None)
+    records = instance.fetch_materializations(records_filter, limit=1).records
+    return records[0].run_id if records else None
+
+
+def _values_by_partition(context: OutputContext, obj: Any) -> dict[str | None, Any]:
+    if not context.has_asset_partitions:
+        return {None: obj}
+    keys = list(context.asset_partition_keys)
+    if isinstance(obj, dict) and set(obj) == set(keys):
+        return dict(obj)
+    if len(keys) == 1:
+        return {keys[0]: obj}
+    raise Failure(
+        f"{context.asset_key.to_user_string()} materialized {len(keys)} partitions in one run but returned a "
+        f"{type(obj).__name__}: return a dict of partition key -> value."
+    )
+
+
+class LocalAssetValuesIOManager(FilesystemIOManager):
+    """Asset values as pickled files under `base_dir`, at run-scoped paths (see the module docstring)."""
+
+    def create_io_manager(self, context: InitResourceContext) -> RunScopedValues:
+        from upath import UPath
+
+        return RunScopedValues(super().create_io_manager(context), UPath(self.base_dir))
