@@ -289,11 +289,12 @@ def test_the_script_materializes_locally_and_fails_when_the_drift_gate_blocks(
     assert f"--partition {today.isoformat()}" in first.stdout
     for name, value in settings.items():
         monkeypatch.setenv(name, value)
-    from resources.batch_files import batch_files_resource
+    from resources import environment
 
-    prompts = batch_files_resource().validated_prompts(today)
-    assert prompts.is_file() and prompts.read_text().strip(), f"no validated prompts at {prompts}"
-    written = prompts.stat().st_mtime_ns
+    # The day's validated prompts are an asset value, one file per run that produced it.
+    values = environment.asset_value_storage().directory.joinpath(*BATCH_INPUT_KEY, today.isoformat())
+    written = sorted(values.iterdir()) if values.is_dir() else []
+    assert len(written) == 1 and written[0].stat().st_size > 0, f"no validated prompts under {values}"
 
     accepted = waldinger_cli("drift", "accept", env=settings)
     assert accepted.returncode == 0, accepted.stderr
@@ -304,4 +305,4 @@ def test_the_script_materializes_locally_and_fails_when_the_drift_gate_blocks(
     output = blocked.stdout + blocked.stderr
     assert blocked.returncode not in (0, 2), output[-4000:]
     assert CONTRACT_CHECK in output, "the blocking check failed in the run"
-    assert prompts.stat().st_mtime_ns == written, "a blocked run writes no batch input"
+    assert sorted(values.iterdir()) == written, "a blocked run writes no batch input"

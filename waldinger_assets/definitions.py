@@ -7,18 +7,19 @@ functions that need them.
 
 from dagster import Definitions
 
+import sensors
 from resources import build_resources
-from sensors import defs as sensor_defs
-from waldinger_assets.batch.definitions import defs as batch_defs
-from waldinger_assets.model.definitions import defs as model_defs
-from waldinger_assets.schema_drift.definitions import defs as schema_drift_defs
-from waldinger_assets.serving.definitions import defs as serving_defs
+from waldinger_assets.batch import definitions as batch
+from waldinger_assets.model import definitions as model
+from waldinger_assets.schema_drift import definitions as schema_drift
+from waldinger_assets.serving import definitions as serving
 
+# Modules, not their Definitions objects, are imported: Dagster loads a module with one Definitions at its top.
 defs = Definitions.merge(
-    schema_drift_defs,
-    batch_defs,
-    model_defs,
-    serving_defs,
-    sensor_defs,
+    schema_drift.defs,
+    batch.defs,
+    model.defs,
+    serving.defs,
+    sensors.defs,
     Definitions(resources=build_resources()),
 )

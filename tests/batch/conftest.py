@@ -7,9 +7,10 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from dagster import DagsterInstance, Definitions, FilesystemIOManager
+from dagster import DagsterInstance, Definitions
 
 from resources.alerts import AlertsResource
+from resources.asset_values import LocalAssetValuesIOManager
 from resources.batch_files import BatchFilesResource
 from resources.model_registry import EmbeddedModelRegistryResource
 from resources.model_registry.embedded import EmbeddedModelRegistry
@@ -66,7 +67,7 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory):
             ),
             "batch_compute": LocalBatchComputeResource(batch_size=32, engine="transformers"),
             "batch_files": BatchFilesResource(root=str(root / "storage")),
-            "io_manager": FilesystemIOManager(base_dir=str(root / "storage")),
+            "io_manager": LocalAssetValuesIOManager(base_dir=str(root / "storage")),
         },
     )
 

@@ -7,8 +7,9 @@ import shutil
 from pathlib import Path
 
 import pytest
-from dagster import AssetKey, DagsterInstance, Definitions, FilesystemIOManager
+from dagster import AssetKey, DagsterInstance, Definitions
 
+from resources.asset_values import LocalAssetValuesIOManager
 from resources.model_registry import EmbeddedModelRegistryResource
 from resources.model_registry.embedded import EmbeddedModelRegistry, RegistryError
 from resources.model_source import ModelSourceResource
@@ -37,7 +38,7 @@ def model_graph(tmp_path: Path):
         resources={
             "model_source_settings": ModelSourceResource(kind="tiny", cache_dir=str(data_dir / "models" / "source")),
             "model_registry": EmbeddedModelRegistryResource(model_name=NAME, root=str(data_dir / "registry")),
-            "io_manager": FilesystemIOManager(base_dir=str(tmp_path / "storage")),
+            "io_manager": LocalAssetValuesIOManager(base_dir=str(tmp_path / "storage")),
         },
     )
     instance = DagsterInstance.ephemeral()

@@ -7,9 +7,10 @@ import json
 from pathlib import Path
 
 import pytest
-from dagster import DagsterInstance, Definitions, FilesystemIOManager
+from dagster import DagsterInstance, Definitions
 
 from resources.alerts import AlertsResource
+from resources.asset_values import LocalAssetValuesIOManager
 from resources.batch_files import BatchFilesResource
 from resources.schema_drift import SchemaDriftSettings
 from resources.warehouse import embedded_warehouse
@@ -58,7 +59,7 @@ def gate(data_dir: Path, tmp_path: Path):
             "schema_drift": settings,
             "alerts": AlertsResource(outbox_path=str(outbox)),
             "batch_files": BatchFilesResource(root=str(tmp_path / "storage")),
-            "io_manager": FilesystemIOManager(base_dir=str(tmp_path / "storage")),
+            "io_manager": LocalAssetValuesIOManager(base_dir=str(tmp_path / "storage")),
         },
     )
     job = definitions.resolve_job_def("batch_inputs")

@@ -20,7 +20,7 @@ from dagster import materialize
 
 from resources.alerts import AlertsResource
 from resources.schema_drift import SchemaDriftSettings
-from resources.schema_history import SchemaHistory
+from resources.schema_history import REPORT, SchemaHistory, read_document
 from resources.snowflake_sql import qualified_name, quote_identifier
 from resources.warehouse import embedded_warehouse
 from tests.fixtures.snowflake_rows import snowflake_column, snowflake_schema, snowflake_table
@@ -128,7 +128,8 @@ def test_hostile_names_through_snapshot_baseline_and_drift_on_the_embedded_wareh
     (contract_check,) = [e for e in result.get_asset_check_evaluations() if e.check_name == CONTRACT_CHECK]
     assert contract_check.passed is False, "breaking drift on the hostile contract table blocks"
 
-    report = SchemaHistory(tmp_path / "history").latest_report()
+    (report_file,) = SchemaHistory(tmp_path / "history").files(REPORT)
+    report = json.loads(read_document(report_file))
     dropped = [(c["object"], c["column"]) for c in report["changes"] if c["change"] == "column_dropped"]
     assert dropped == [(CONTRACT, "semi;colon")]
     renames = [c for c in report["changes"] if c["change"] == "column_renamed"]

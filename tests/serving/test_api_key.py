@@ -13,8 +13,9 @@ from pathlib import Path
 
 import psutil
 import pytest
-from dagster import EnvVar, FilesystemIOManager, materialize
+from dagster import EnvVar, materialize
 
+from resources.asset_values import LocalAssetValuesIOManager
 from resources.model_registry import EmbeddedModelRegistryResource
 from resources.model_registry.embedded import EmbeddedModelRegistry
 from resources.model_source.tiny_model import TINY_MODEL_NAME, build_tiny_model
@@ -128,7 +129,7 @@ def test_serve_start_hands_the_key_through_the_environment_and_the_asset_sends_i
     resources = {
         "model_registry": EmbeddedModelRegistryResource(model_name=TINY_MODEL_NAME, root=str(promoted / "registry")),
         "realtime_endpoint": LocalRealtimeEndpointResource(data_dir=str(promoted), engine="transformers", api_key=KEY),
-        "io_manager": FilesystemIOManager(base_dir=str(tmp_path / "storage")),
+        "io_manager": LocalAssetValuesIOManager(base_dir=str(tmp_path / "storage")),
     }
     result = materialize([realtime_deployment], resources=resources, raise_on_error=False)
     assert result.success

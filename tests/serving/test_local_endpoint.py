@@ -17,11 +17,11 @@ from dagster import (
     AssetCheckEvaluation,
     AssetSelection,
     Definitions,
-    FilesystemIOManager,
     define_asset_job,
     materialize,
 )
 
+from resources.asset_values import LocalAssetValuesIOManager
 from resources.model_registry import EmbeddedModelRegistryResource
 from resources.model_registry.embedded import EmbeddedModelRegistry
 from resources.model_source.tiny_model import TINY_MODEL_NAME, build_tiny_model
@@ -100,7 +100,7 @@ def test_the_deployment_asset_serves_production_and_its_check_catches_a_stale_en
     resources = {
         "model_registry": EmbeddedModelRegistryResource(model_name=TINY_MODEL_NAME, root=str(data_dir / "registry")),
         "realtime_endpoint": LocalRealtimeEndpointResource(data_dir=str(data_dir), engine="transformers"),
-        "io_manager": FilesystemIOManager(base_dir=str(tmp_path / "storage")),
+        "io_manager": LocalAssetValuesIOManager(base_dir=str(tmp_path / "storage")),
     }
     definitions = Definitions(
         assets=[realtime_deployment],
