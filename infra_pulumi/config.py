@@ -210,9 +210,8 @@ def _ip_ranges(values: Mapping[str, str | None], key: str, required: bool) -> tu
     return tuple(ranges)
 
 
-def settings_from_config(values: Mapping[str, str | None]) -> StackSettings:
-    """Checks the raw config values (key without namespace -> string as `pulumi config` stores it)."""
-    location = _required(values, "location", "westeurope")
+def _cost_attribution(values: Mapping[str, str | None]) -> tuple[str, str, str]:
+    """environment, team and project: the cost tags every resource carries."""
     if not (values.get("environment") or "").strip():
         raise _fail("environment", "is not set", "prod")
     environment = _choice(values, "environment", "prod", ENVIRONMENTS)
@@ -221,18 +220,29 @@ def settings_from_config(values: Mapping[str, str | None]) -> StackSettings:
     for key, value in (("team", team), ("project", project)):
         if not _SLUG.match(value):
             raise _fail(key, f"is {value!r}; use lowercase letters, digits and dashes (it is a cost tag)", "waldinger")
+    return environment, team, project
 
+
+def _image_tags(values: Mapping[str, str | None]) -> tuple[str, str]:
+    """The serving and the Dagster image tags."""
     serving_image_tag = _required(values, "servingImageTag", "<git sha of the serving image>")
     dagster_image_tag = _required(values, "dagsterImageTag", "<git sha of the Dagster image>")
     for key, tag in (("servingImageTag", serving_image_tag), ("dagsterImageTag", dagster_image_tag)):
         if not _DOCKER_TAG.match(tag):
             raise _fail(key, f"is {tag!r}, not a Docker image tag", "<git sha>")
+    return serving_image_tag, dagster_image_tag
 
+
+def _snowflake_databases(values: Mapping[str, str | None]) -> tuple[str, ...]:
     databases = _string_list(values, "snowflakeDatabases", "RAW,ANALYTICS,WALDINGER", required=True)
     for database in databases:
         if not _SNOWFLAKE_IDENTIFIER.match(database):
             raise _fail("snowflakeDatabases", f"holds {database!r}, not a Snowflake identifier", "RAW,ANALYTICS")
+    return databases
 
+
+def _model_source(values: Mapping[str, str | None]) -> tuple[str | None, str | None]:
+    """The Azure ML model URI or the Hugging Face id: exactly one is set."""
     model_azureml_uri = (values.get("modelAzuremlUri") or "").strip() or None
     model_hf_id = (values.get("modelHfId") or "").strip() or None
     if bool(model_azureml_uri) == bool(model_hf_id):
@@ -243,7 +253,10 @@ def settings_from_config(values: Mapping[str, str | None]) -> StackSettings:
         )
     if model_azureml_uri and not model_azureml_uri.startswith(("azureml:", "azureml://registries/")):
         raise _fail("modelAzuremlUri", f"is {model_azureml_uri!r}, not an Azure ML model URI", "azureml:<name>:<ver>")
+    return model_azureml_uri, model_hf_id
 
+
+def _extra_tags(values: Mapping[str, str | None]) -> dict[str, str]:
     extra_tags_raw = (values.get("extraTags") or "").strip()
     extra_tags: dict[str, str] = {}
     if extra_tags_raw:
@@ -253,6 +266,17 @@ def settings_from_config(values: Mapping[str, str | None]) -> StackSettings:
             extra_tags = None  # type: ignore[assignment]
         if not isinstance(extra_tags, dict) or not all(isinstance(v, str) for v in extra_tags.values()):
             raise _fail("extraTags", "must be a JSON object of strings", '\'{"costCenter": "42"}\'')
+    return extra_tags
+
+
+def settings_from_config(values: Mapping[str, str | None]) -> StackSettings:
+    """Checks the raw config values (key without namespace -> string as `pulumi config` stores it)."""
+    location = _required(values, "location", "westeurope")
+    environment, team, project = _cost_attribution(values)
+    serving_image_tag, dagster_image_tag = _image_tags(values)
+    databases = _snowflake_databases(values)
+    model_azureml_uri, model_hf_id = _model_source(values)
+    extra_tags = _extra_tags(values)
 
     return StackSettings(
         location=location,
