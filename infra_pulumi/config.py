@@ -34,6 +34,7 @@ MAX_IDLE_MINUTES = 30  # the policy pack's ceiling on an idle cluster's scale-do
 _DOCKER_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 _SNOWFLAKE_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$|^\"[^\"]+\"$")
+_GUID = re.compile(r"^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$")
 
 
 class InfraConfigError(ValueError):
@@ -72,6 +73,7 @@ class StackSettings:
     model_name: str
     model_azureml_uri: str | None
     model_hf_id: str | None
+    ci_principal_id: str | None
     extra_tags: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -130,6 +132,7 @@ OPTIONAL_KEYS = (
     "modelName",
     "modelAzuremlUri",
     "modelHfId",
+    "ciPrincipalId",
     "extraTags",
 )
 SECRET_KEYS = ("snowflakePrivateKey", "postgresAdminPassword", "alertWebhookUrl", "servingApiKey")
@@ -256,6 +259,25 @@ def _model_source(values: Mapping[str, str | None]) -> tuple[str | None, str | N
     return model_azureml_uri, model_hf_id
 
 
+def _ci_principal_id(values: Mapping[str, str | None], environment: str) -> str | None:
+    """The object id of the service principal GitHub Actions signs in as (materialize.yml's azure/login): it
+    writes asset values to the IO manager's storage. Required for prod, the stack that workflow materializes in."""
+    example = '"$(az ad sp show --id <the client id it logs in with> --query id -o tsv)"'
+    raw = (values.get("ciPrincipalId") or "").strip()
+    if not raw:
+        if environment == "prod":
+            raise _fail(
+                "ciPrincipalId",
+                "is not set, and a prod stack needs it: the materialize workflow's Azure login writes asset values "
+                "to the IO manager's storage (the object id of its service principal, not the client id)",
+                example,
+            )
+        return None
+    if not _GUID.match(raw):
+        raise _fail("ciPrincipalId", f"is {raw!r}, not an object id (a GUID)", example)
+    return raw
+
+
 def _extra_tags(values: Mapping[str, str | None]) -> dict[str, str]:
     extra_tags_raw = (values.get("extraTags") or "").strip()
     extra_tags: dict[str, str] = {}
@@ -276,6 +298,7 @@ def settings_from_config(values: Mapping[str, str | None]) -> StackSettings:
     serving_image_tag, dagster_image_tag = _image_tags(values)
     databases = _snowflake_databases(values)
     model_azureml_uri, model_hf_id = _model_source(values)
+    ci_principal_id = _ci_principal_id(values, environment)
     extra_tags = _extra_tags(values)
 
     return StackSettings(
@@ -309,6 +332,7 @@ def settings_from_config(values: Mapping[str, str | None]) -> StackSettings:
         model_name=(values.get("modelName") or "").strip() or "mistral-7b-instruct",
         model_azureml_uri=model_azureml_uri,
         model_hf_id=model_hf_id,
+        ci_principal_id=ci_principal_id,
         extra_tags=extra_tags,
     )
 
