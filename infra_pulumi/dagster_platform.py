@@ -22,7 +22,7 @@ from infra_pulumi import roles
 from infra_pulumi.batch_compute import BatchCompute
 from infra_pulumi.building_blocks import user_assigned_identity
 from infra_pulumi.config import StackSecrets, StackSettings
-from infra_pulumi.dagster_storage import SHARES, instance_database, run_files
+from infra_pulumi.dagster_storage import SHARES, instance_database, io_manager_storage, run_files
 from infra_pulumi.ml_platform import MlPlatform
 from infra_pulumi.pipeline_secrets import DAGSTER_POSTGRES_URL_SECRET, PipelineSecrets
 from infra_pulumi.realtime_serving import CONSUMPTION_PROFILE, RealtimeServing
@@ -105,6 +105,8 @@ class DagsterOnAzure(pulumi.ComponentResource):
         self._role_assignments.append(
             self._grants("compute-logs-writer", roles.STORAGE_BLOB_DATA_CONTRIBUTOR, run_storage.compute_logs.id)
         )
+        self.io_storage = io_manager_storage(name, settings, rg_name, parent=self)
+        self._role_assignments.append(self._io_manager_grant(name, ml, settings.ci_principal_id))
 
         image = pulumi.Output.concat(ml.registry_login_server, f"/{DAGSTER_REPOSITORY}:{settings.dagster_image_tag}")
         webserver_name = f"{settings.project[:12]}-{settings.environment}-dagster"
@@ -152,6 +154,25 @@ class DagsterOnAzure(pulumi.ComponentResource):
             grant("serving-deployer", serving_deployer.name, serving.app.id),
         ]
 
+    def _io_manager_grant(
+        self, name: str, ml: MlPlatform, ci_principal_id: str | None
+    ) -> azure_native.authorization.RoleAssignment:
+        """Who reads and writes asset values in the IO manager's file system: the Dagster identity, which is
+        also the identity of every run the daemon launches (WALDINGER_RUN_IDENTITY_ID, AZURE_CLIENT_ID), and
+        CI's Azure login (`ciPrincipalId`), so a value CI materializes is the value a daemon run loads. Returns
+        the Dagster identity's grant, which the apps wait for."""
+        scope = self.io_storage.filesystem.id
+        if ci_principal_id:
+            roles.grant(
+                f"{name}-ci-io-manager",
+                role=roles.STORAGE_BLOB_DATA_CONTRIBUTOR,
+                subscription_id=ml.subscription_id,
+                principal_id=ci_principal_id,
+                scope=scope,
+                parent=self,
+            )
+        return self._grants("io-manager", roles.STORAGE_BLOB_DATA_CONTRIBUTOR, scope)
+
     def _instance_settings(
         self,
         pipeline_settings: Mapping[str, pulumi.Input[str]],
@@ -168,6 +189,8 @@ class DagsterOnAzure(pulumi.ComponentResource):
             "WALDINGER_RUN_IDENTITY_ID": self.identity.id,
             "WALDINGER_KEY_VAULT_URL": ml.key_vault_uri,
             "WALDINGER_COMPUTE_LOGS_STORAGE_ACCOUNT": self.files_account.name,
+            "WALDINGER_IO_ADLS2_ACCOUNT": self.io_storage.account.name,
+            "WALDINGER_IO_ADLS2_CONTAINER": self.io_storage.filesystem.name,
         }
 
     def _app_parts(

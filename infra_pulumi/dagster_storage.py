@@ -1,6 +1,7 @@
 """The Dagster instance's stores, declared inside the `DagsterOnAzure` component (`parent`): the Postgres
-database (runs, event log, schedules) with its URL in Key Vault, and the runs' files: Azure Files shares that
-the apps and every run mount at the same paths, and the blob container of the step logs."""
+database (runs, event log, schedules) with its URL in Key Vault; the runs' files: Azure Files shares that the
+apps and every run mount at the same paths, and the blob container of the step logs; and the ADLS Gen2
+filesystem of the IO manager, where every run (daemon-launched or CI) stores and loads asset values."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from infra_pulumi.pipeline_secrets import DAGSTER_POSTGRES_URL_SECRET, vault_sec
 
 DATABASE = "dagster"
 COMPUTE_LOGS_CONTAINER = "compute-logs"  # as in waldinger_assets/platform/dagster.yaml
+IO_FILESYSTEM = "dagster-io"  # the ADLS2 IO manager's file system (WALDINGER_IO_ADLS2_CONTAINER)
 # Environment storage name -> (Azure Files share, mount path, the variable that points the code at it).
 SHARES = {
     "schema-history": ("schema-history", "/mnt/waldinger/schema-history", "WALDINGER_SCHEMA_HISTORY_DIR"),
@@ -201,3 +203,31 @@ def _mounted_share(
         },
         opts=child,
     )
+
+
+@dataclass(frozen=True)
+class IoManagerStorage:
+    """The ADLS Gen2 account and file system of dagster-azure's ADLS2 IO manager."""
+
+    account: azure_native.storage.StorageAccount
+    filesystem: azure_native.storage.BlobContainer
+
+
+def io_manager_storage(
+    name: str, settings: StackSettings, rg_name: pulumi.Input[str], parent: pulumi.Resource
+) -> IoManagerStorage:
+    """An ADLS Gen2 account (hierarchical namespace) and its file system `IO_FILESYSTEM`. Every reader and writer
+    signs in with Entra ID (DefaultAzureCredential: a managed identity, or CI's Azure login), so shared keys are
+    off and access is the role assignments on the file system alone."""
+    account = private_storage_account(
+        f"{name}io", settings, rg_name, parent, shared_key_access=False, hierarchical_namespace=True
+    )
+    filesystem = azure_native.storage.BlobContainer(
+        f"{name}-io-filesystem",
+        resource_group_name=rg_name,
+        account_name=account.name,
+        container_name=IO_FILESYSTEM,
+        public_access="None",
+        opts=pulumi.ResourceOptions(parent=parent),
+    )
+    return IoManagerStorage(account=account, filesystem=filesystem)
