@@ -34,9 +34,6 @@ class BatchCompute(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("waldinger:batch:BatchCompute", name, {}, opts)
-        child = pulumi.ResourceOptions(parent=self)
-        tags = settings.tags
-
         self.identity = user_assigned_identity(f"{name}-identity", settings, resource_group.name, self)
         # Pipes authenticates with managed identities only; no account key is ever handed out.
         self.pipes_storage_account = private_storage_account(
@@ -48,9 +45,36 @@ class BatchCompute(pulumi.ComponentResource):
             account_name=self.pipes_storage_account.name,
             container_name=PIPES_CONTAINER,
             public_access="None",
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self),
         )
-        self.cluster = azure_native.machinelearningservices.Compute(
+        self.cluster = self._cluster(name, settings, resource_group, ml)
+        self.serving_image = pulumi.Output.concat(
+            ml.registry_login_server, f"/{SERVING_REPOSITORY}:{settings.serving_image_tag}"
+        )
+        self.environment_version = self._serving_environment(name, settings, resource_group, ml)
+        self.environment = f"{SERVING_ENVIRONMENT}:{settings.serving_image_tag}"
+        grants = roles.Grants(name, self.identity.principal_id, ml.subscription_id, self)
+        grants("pipes-writer", roles.STORAGE_BLOB_DATA_CONTRIBUTOR, self.pipes_container.id)
+        ml.grant_model_read(grants)
+        self.compute_name = self.cluster.name
+        self.pipes_account_url = self.pipes_storage_account.primary_endpoints.apply(lambda endpoints: endpoints.blob)
+        self.register_outputs(
+            {
+                "computeName": self.compute_name,
+                "pipesAccountUrl": self.pipes_account_url,
+                "environment": self.environment,
+            }
+        )
+
+    def _cluster(
+        self,
+        name: str,
+        settings: StackSettings,
+        resource_group: azure_native.resources.ResourceGroup,
+        ml: MlPlatform,
+    ) -> azure_native.machinelearningservices.Compute:
+        """The AmlCompute cluster: min 0 nodes, max `batchMaxNodes`, idle scale-down, no public SSH."""
+        return azure_native.machinelearningservices.Compute(
             f"{name}-cluster",
             resource_group_name=resource_group.name,
             workspace_name=ml.workspace.name,
@@ -73,13 +97,19 @@ class BatchCompute(pulumi.ComponentResource):
                     },
                 },
             },
-            tags=tags,
-            opts=child,
+            tags=settings.tags,
+            opts=pulumi.ResourceOptions(parent=self),
         )
-        self.serving_image = pulumi.Output.concat(
-            ml.registry_login_server, f"/{SERVING_REPOSITORY}:{settings.serving_image_tag}"
-        )
-        self.environment_version = azure_native.machinelearningservices.EnvironmentVersion(
+
+    def _serving_environment(
+        self,
+        name: str,
+        settings: StackSettings,
+        resource_group: azure_native.resources.ResourceGroup,
+        ml: MlPlatform,
+    ) -> azure_native.machinelearningservices.EnvironmentVersion:
+        """The Azure ML environment of the serving image (`self.serving_image`), versioned by its tag."""
+        return azure_native.machinelearningservices.EnvironmentVersion(
             f"{name}-serving-environment",
             resource_group_name=resource_group.name,
             workspace_name=ml.workspace.name,
@@ -89,20 +119,7 @@ class BatchCompute(pulumi.ComponentResource):
                 "image": self.serving_image,
                 "os_type": "Linux",
                 "description": "The serving image (vLLM + this project): the batch job runs what the endpoint runs.",
-                "tags": tags,
+                "tags": settings.tags,
             },
-            opts=child,
-        )
-        self.environment = f"{SERVING_ENVIRONMENT}:{settings.serving_image_tag}"
-        grants = roles.Grants(name, self.identity.principal_id, ml.subscription_id, self)
-        grants("pipes-writer", roles.STORAGE_BLOB_DATA_CONTRIBUTOR, self.pipes_container.id)
-        ml.grant_model_read(grants)
-        self.compute_name = self.cluster.name
-        self.pipes_account_url = self.pipes_storage_account.primary_endpoints.apply(lambda endpoints: endpoints.blob)
-        self.register_outputs(
-            {
-                "computeName": self.compute_name,
-                "pipesAccountUrl": self.pipes_account_url,
-                "environment": self.environment,
-            }
+            opts=pulumi.ResourceOptions(parent=self),
         )

@@ -34,6 +34,7 @@ MAX_IDLE_MINUTES = 30  # the policy pack's ceiling on an idle cluster's scale-do
 _DOCKER_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 _SNOWFLAKE_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$|^\"[^\"]+\"$")
+_GUID = re.compile(r"^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$")
 
 
 class InfraConfigError(ValueError):
@@ -72,6 +73,7 @@ class StackSettings:
     model_name: str
     model_azureml_uri: str | None
     model_hf_id: str | None
+    ci_principal_id: str | None
     extra_tags: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -130,6 +132,7 @@ OPTIONAL_KEYS = (
     "modelName",
     "modelAzuremlUri",
     "modelHfId",
+    "ciPrincipalId",
     "extraTags",
 )
 SECRET_KEYS = ("snowflakePrivateKey", "postgresAdminPassword", "alertWebhookUrl", "servingApiKey")
@@ -210,9 +213,8 @@ def _ip_ranges(values: Mapping[str, str | None], key: str, required: bool) -> tu
     return tuple(ranges)
 
 
-def settings_from_config(values: Mapping[str, str | None]) -> StackSettings:
-    """Checks the raw config values (key without namespace -> string as `pulumi config` stores it)."""
-    location = _required(values, "location", "westeurope")
+def _cost_attribution(values: Mapping[str, str | None]) -> tuple[str, str, str]:
+    """environment, team and project: the cost tags every resource carries."""
     if not (values.get("environment") or "").strip():
         raise _fail("environment", "is not set", "prod")
     environment = _choice(values, "environment", "prod", ENVIRONMENTS)
@@ -221,18 +223,29 @@ def settings_from_config(values: Mapping[str, str | None]) -> StackSettings:
     for key, value in (("team", team), ("project", project)):
         if not _SLUG.match(value):
             raise _fail(key, f"is {value!r}; use lowercase letters, digits and dashes (it is a cost tag)", "waldinger")
+    return environment, team, project
 
+
+def _image_tags(values: Mapping[str, str | None]) -> tuple[str, str]:
+    """The serving and the Dagster image tags."""
     serving_image_tag = _required(values, "servingImageTag", "<git sha of the serving image>")
     dagster_image_tag = _required(values, "dagsterImageTag", "<git sha of the Dagster image>")
     for key, tag in (("servingImageTag", serving_image_tag), ("dagsterImageTag", dagster_image_tag)):
         if not _DOCKER_TAG.match(tag):
             raise _fail(key, f"is {tag!r}, not a Docker image tag", "<git sha>")
+    return serving_image_tag, dagster_image_tag
 
+
+def _snowflake_databases(values: Mapping[str, str | None]) -> tuple[str, ...]:
     databases = _string_list(values, "snowflakeDatabases", "RAW,ANALYTICS,WALDINGER", required=True)
     for database in databases:
         if not _SNOWFLAKE_IDENTIFIER.match(database):
             raise _fail("snowflakeDatabases", f"holds {database!r}, not a Snowflake identifier", "RAW,ANALYTICS")
+    return databases
 
+
+def _model_source(values: Mapping[str, str | None]) -> tuple[str | None, str | None]:
+    """The Azure ML model URI or the Hugging Face id: exactly one is set."""
     model_azureml_uri = (values.get("modelAzuremlUri") or "").strip() or None
     model_hf_id = (values.get("modelHfId") or "").strip() or None
     if bool(model_azureml_uri) == bool(model_hf_id):
@@ -243,7 +256,29 @@ def settings_from_config(values: Mapping[str, str | None]) -> StackSettings:
         )
     if model_azureml_uri and not model_azureml_uri.startswith(("azureml:", "azureml://registries/")):
         raise _fail("modelAzuremlUri", f"is {model_azureml_uri!r}, not an Azure ML model URI", "azureml:<name>:<ver>")
+    return model_azureml_uri, model_hf_id
 
+
+def _ci_principal_id(values: Mapping[str, str | None], environment: str) -> str | None:
+    """The object id of the service principal GitHub Actions signs in as (materialize.yml's azure/login): it
+    writes asset values to the IO manager's storage. Required for prod, the stack that workflow materializes in."""
+    example = '"$(az ad sp show --id <the client id it logs in with> --query id -o tsv)"'
+    raw = (values.get("ciPrincipalId") or "").strip()
+    if not raw:
+        if environment == "prod":
+            raise _fail(
+                "ciPrincipalId",
+                "is not set, and a prod stack needs it: the materialize workflow's Azure login writes asset values "
+                "to the IO manager's storage (the object id of its service principal, not the client id)",
+                example,
+            )
+        return None
+    if not _GUID.match(raw):
+        raise _fail("ciPrincipalId", f"is {raw!r}, not an object id (a GUID)", example)
+    return raw
+
+
+def _extra_tags(values: Mapping[str, str | None]) -> dict[str, str]:
     extra_tags_raw = (values.get("extraTags") or "").strip()
     extra_tags: dict[str, str] = {}
     if extra_tags_raw:
@@ -253,6 +288,18 @@ def settings_from_config(values: Mapping[str, str | None]) -> StackSettings:
             extra_tags = None  # type: ignore[assignment]
         if not isinstance(extra_tags, dict) or not all(isinstance(v, str) for v in extra_tags.values()):
             raise _fail("extraTags", "must be a JSON object of strings", '\'{"costCenter": "42"}\'')
+    return extra_tags
+
+
+def settings_from_config(values: Mapping[str, str | None]) -> StackSettings:
+    """Checks the raw config values (key without namespace -> string as `pulumi config` stores it)."""
+    location = _required(values, "location", "westeurope")
+    environment, team, project = _cost_attribution(values)
+    serving_image_tag, dagster_image_tag = _image_tags(values)
+    databases = _snowflake_databases(values)
+    model_azureml_uri, model_hf_id = _model_source(values)
+    ci_principal_id = _ci_principal_id(values, environment)
+    extra_tags = _extra_tags(values)
 
     return StackSettings(
         location=location,
@@ -285,6 +332,7 @@ def settings_from_config(values: Mapping[str, str | None]) -> StackSettings:
         model_name=(values.get("modelName") or "").strip() or "mistral-7b-instruct",
         model_azureml_uri=model_azureml_uri,
         model_hf_id=model_hf_id,
+        ci_principal_id=ci_principal_id,
         extra_tags=extra_tags,
     )
 

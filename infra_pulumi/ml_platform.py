@@ -39,34 +39,8 @@ class MlPlatform(pulumi.ComponentResource):
         )
         # Azure ML's default datastore reads it with the account key, so shared keys stay on here.
         self.storage_account = private_storage_account(f"{name}store", settings, resource_group_name, self)
-        self.key_vault = azure_native.keyvault.Vault(
-            f"{name}-kv",
-            resource_group_name=resource_group_name,
-            location=settings.location,
-            properties={
-                "tenant_id": self.tenant_id,
-                "sku": {"family": "A", "name": "standard"},
-                # Access is Azure RBAC (Key Vault Secrets User per identity), not vault access policies.
-                "enable_rbac_authorization": True,
-                "enable_soft_delete": True,
-                "soft_delete_retention_in_days": 30,
-                # Purge protection cannot be turned off again; only prod keeps deleted secrets unpurgeable.
-                "enable_purge_protection": True if settings.environment == "prod" else None,
-            },
-            tags=tags,
-            opts=child,
-        )
-        self.app_insights = azure_native.applicationinsights.Component(
-            f"{name}-insights",
-            resource_group_name=resource_group_name,
-            location=settings.location,
-            kind="web",
-            application_type="web",
-            workspace_resource_id=self.log_analytics.id,
-            ingestion_mode="LogAnalytics",
-            tags=tags,
-            opts=child,
-        )
+        self.key_vault = self._key_vault(name, settings, resource_group_name)
+        self.app_insights = self._app_insights(name, settings, resource_group_name)
         self.registry = azure_native.containerregistry.Registry(
             f"{name}acr",
             resource_group_name=resource_group_name,
@@ -76,20 +50,7 @@ class MlPlatform(pulumi.ComponentResource):
             tags=tags,
             opts=child,
         )
-        self.workspace = azure_native.machinelearningservices.Workspace(
-            f"{name}-ws",
-            resource_group_name=resource_group_name,
-            location=settings.location,
-            identity={"type": "SystemAssigned"},
-            sku={"name": "Basic", "tier": "Basic"},
-            storage_account=self.storage_account.id,
-            key_vault=self.key_vault.id,
-            application_insights=self.app_insights.id,
-            container_registry=self.registry.id,
-            friendly_name=f"Waldinger {settings.environment}",
-            tags=tags,
-            opts=child,
-        )
+        self.workspace = self._workspace(name, settings, resource_group_name)
         # Shared by the real-time app and the batch cluster: both download the registered model version.
         self.model_reader_role = roles.custom_role(
             f"{name}-model-reader",
@@ -107,6 +68,63 @@ class MlPlatform(pulumi.ComponentResource):
                 "registryLoginServer": self.registry_login_server,
                 "keyVaultUri": self.key_vault_uri,
             }
+        )
+
+    def _key_vault(
+        self, name: str, settings: StackSettings, resource_group_name: pulumi.Input[str]
+    ) -> azure_native.keyvault.Vault:
+        """The key vault: Azure RBAC, soft delete, purge protection in prod."""
+        return azure_native.keyvault.Vault(
+            f"{name}-kv",
+            resource_group_name=resource_group_name,
+            location=settings.location,
+            properties={
+                "tenant_id": self.tenant_id,
+                "sku": {"family": "A", "name": "standard"},
+                # Access is Azure RBAC (Key Vault Secrets User per identity), not vault access policies.
+                "enable_rbac_authorization": True,
+                "enable_soft_delete": True,
+                "soft_delete_retention_in_days": 30,
+                # Purge protection cannot be turned off again; only prod keeps deleted secrets unpurgeable.
+                "enable_purge_protection": True if settings.environment == "prod" else None,
+            },
+            tags=settings.tags,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+    def _app_insights(
+        self, name: str, settings: StackSettings, resource_group_name: pulumi.Input[str]
+    ) -> azure_native.applicationinsights.Component:
+        """Application insights on the Log Analytics workspace (`self.log_analytics`)."""
+        return azure_native.applicationinsights.Component(
+            f"{name}-insights",
+            resource_group_name=resource_group_name,
+            location=settings.location,
+            kind="web",
+            application_type="web",
+            workspace_resource_id=self.log_analytics.id,
+            ingestion_mode="LogAnalytics",
+            tags=settings.tags,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+    def _workspace(
+        self, name: str, settings: StackSettings, resource_group_name: pulumi.Input[str]
+    ) -> azure_native.machinelearningservices.Workspace:
+        """The Azure ML workspace on this component's storage account, key vault, insights and registry."""
+        return azure_native.machinelearningservices.Workspace(
+            f"{name}-ws",
+            resource_group_name=resource_group_name,
+            location=settings.location,
+            identity={"type": "SystemAssigned"},
+            sku={"name": "Basic", "tier": "Basic"},
+            storage_account=self.storage_account.id,
+            key_vault=self.key_vault.id,
+            application_insights=self.app_insights.id,
+            container_registry=self.registry.id,
+            friendly_name=f"Waldinger {settings.environment}",
+            tags=settings.tags,
+            opts=pulumi.ResourceOptions(parent=self),
         )
 
     def grant_model_read(self, grants: roles.Grants) -> list[azure_native.authorization.RoleAssignment]:

@@ -11,6 +11,8 @@ never rolls the served model back.
 
 from __future__ import annotations
 
+from typing import Any
+
 import pulumi
 import pulumi_azure_native as azure_native
 
@@ -27,6 +29,17 @@ CONSUMPTION_PROFILE = {"name": "Consumption", "workload_profile_type": "Consumpt
 MODEL_SERVING_TAG = {"workload": "model-serving"}  # how the policy pack recognises apps that serve models
 
 
+def _probe(kind: str, initial_delay: int, period: int, failures: int) -> dict[str, Any]:
+    return {
+        "type": kind,
+        "http_get": {"path": "/health", "port": SERVING_PORT},
+        "initial_delay_seconds": initial_delay,
+        "period_seconds": period,
+        "failure_threshold": failures,
+        "timeout_seconds": 5,
+    }
+
+
 class RealtimeServing(pulumi.ComponentResource):
     def __init__(
         self,
@@ -38,10 +51,21 @@ class RealtimeServing(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("waldinger:serving:RealtimeServing", name, {}, opts)
-        child = pulumi.ResourceOptions(parent=self)
-        tags = settings.tags
         rg_name = resource_group.name
+        self.environment = self._environment(name, settings, rg_name, ml)
+        self.identity = user_assigned_identity(f"{name}-identity", settings, rg_name, self)
+        role_assignments = self._identity_grants(name, ml, pipeline_secrets)
+        self.app = self._app(name, settings, resource_group, ml, role_assignments)
+        self.app_name = self.app.name
+        self.url = self.app.configuration.apply(
+            lambda configuration: f"https://{configuration.ingress.fqdn}/v1" if configuration.ingress.fqdn else None
+        )
+        self.register_outputs({"appName": self.app_name, "url": self.url, "environmentId": self.environment.id})
 
+    def _environment(
+        self, name: str, settings: StackSettings, rg_name: pulumi.Input[str], ml: MlPlatform
+    ) -> azure_native.app.ManagedEnvironment:
+        """The Container Apps environment: logs to Log Analytics, a Consumption and a GPU workload profile."""
         log_keys = azure_native.operationalinsights.get_shared_keys_output(
             resource_group_name=rg_name, workspace_name=ml.log_analytics.name
         )
@@ -49,7 +73,7 @@ class RealtimeServing(pulumi.ComponentResource):
         if not settings.is_serverless_gpu:
             # Dedicated GPU nodes: none while the app is scaled to zero, at most one per replica.
             gpu_profile |= {"minimum_count": 0, "maximum_count": settings.serving_max_replicas}
-        self.environment = azure_native.app.ManagedEnvironment(
+        return azure_native.app.ManagedEnvironment(
             f"{name}-env",
             resource_group_name=rg_name,
             location=settings.location,
@@ -61,25 +85,31 @@ class RealtimeServing(pulumi.ComponentResource):
                 },
             },
             workload_profiles=[CONSUMPTION_PROFILE, gpu_profile],
-            tags=tags,
-            opts=child,
+            tags=settings.tags,
+            opts=pulumi.ResourceOptions(parent=self),
         )
 
-        self.identity = user_assigned_identity(f"{name}-identity", settings, rg_name, self)
-        subscription_id = ml.subscription_id
-        grants = roles.Grants(name, self.identity.principal_id, subscription_id, self)
-        role_assignments = [
+    def _identity_grants(
+        self, name: str, ml: MlPlatform, pipeline_secrets: PipelineSecrets
+    ) -> list[azure_native.authorization.RoleAssignment]:
+        """What the app's identity may do: pull the image, download the model version, read the API key."""
+        grants = roles.Grants(name, self.identity.principal_id, ml.subscription_id, self)
+        return [
             grants("acr-pull", roles.ACR_PULL, ml.registry.id),
             *ml.grant_model_read(grants),
             # The one secret it needs (the API key), nothing else in the vault.
             grants("api-key-reader", roles.KEY_VAULT_SECRETS_USER, pipeline_secrets.serving_api_key.id),
         ]
 
+    def _container(
+        self, settings: StackSettings, resource_group: azure_native.resources.ResourceGroup, ml: MlPlatform
+    ) -> dict[str, Any]:
+        """The vLLM container: the serving image, the whole GPU profile's share, health probes."""
         cpu, memory = settings.serving_resources
         image = pulumi.Output.concat(ml.registry_login_server, f"/waldinger-serving:{settings.serving_image_tag}")
         env = [
-            {"name": "AZURE_SUBSCRIPTION_ID", "value": subscription_id},
-            {"name": "AZURE_RESOURCE_GROUP", "value": rg_name},
+            {"name": "AZURE_SUBSCRIPTION_ID", "value": ml.subscription_id},
+            {"name": "AZURE_RESOURCE_GROUP", "value": resource_group.name},
             {"name": "AZUREML_WORKSPACE", "value": ml.workspace.name},
             # DefaultAzureCredential picks the user-assigned identity by its client id.
             {"name": "AZURE_CLIENT_ID", "value": self.identity.client_id},
@@ -89,20 +119,33 @@ class RealtimeServing(pulumi.ComponentResource):
         ]
         if settings.serving_max_model_len:
             env.append({"name": "WALDINGER_MAX_MODEL_LEN", "value": str(settings.serving_max_model_len)})
+        return {
+            "name": CONTAINER_NAME,
+            "image": image,
+            "resources": {"cpu": cpu, "memory": memory},
+            "env": env,
+            "probes": [
+                # Downloading a 7B model and loading it onto the GPU takes minutes: the startup
+                # probe allows ~11 minutes before liveness takes over.
+                _probe("Startup", initial_delay=60, period=60, failures=10),
+                _probe("Liveness", initial_delay=0, period=30, failures=3),
+                _probe("Readiness", initial_delay=0, period=10, failures=3),
+            ],
+            "volume_mounts": [{"volume_name": "models", "mount_path": "/models"}],
+        }
 
-        def probe(kind: str, initial_delay: int, period: int, failures: int) -> dict:
-            return {
-                "type": kind,
-                "http_get": {"path": "/health", "port": SERVING_PORT},
-                "initial_delay_seconds": initial_delay,
-                "period_seconds": period,
-                "failure_threshold": failures,
-                "timeout_seconds": 5,
-            }
-
-        self.app = azure_native.app.ContainerApp(
+    def _app(
+        self,
+        name: str,
+        settings: StackSettings,
+        resource_group: azure_native.resources.ResourceGroup,
+        ml: MlPlatform,
+        role_assignments: list[azure_native.authorization.RoleAssignment],
+    ) -> azure_native.app.ContainerApp:
+        """The serving app on the GPU profile: min 0 replicas, an HTTP scale rule, external HTTPS ingress."""
+        return azure_native.app.ContainerApp(
             f"{name}-app",
-            resource_group_name=rg_name,
+            resource_group_name=resource_group.name,
             location=settings.location,
             managed_environment_id=self.environment.id,
             workload_profile_name=GPU_PROFILE_NAME,
@@ -126,22 +169,7 @@ class RealtimeServing(pulumi.ComponentResource):
                 },
             },
             template={
-                "containers": [
-                    {
-                        "name": CONTAINER_NAME,
-                        "image": image,
-                        "resources": {"cpu": cpu, "memory": memory},
-                        "env": env,
-                        "probes": [
-                            # Downloading a 7B model and loading it onto the GPU takes minutes: the startup
-                            # probe allows ~11 minutes before liveness takes over.
-                            probe("Startup", initial_delay=60, period=60, failures=10),
-                            probe("Liveness", initial_delay=0, period=30, failures=3),
-                            probe("Readiness", initial_delay=0, period=10, failures=3),
-                        ],
-                        "volume_mounts": [{"volume_name": "models", "mount_path": "/models"}],
-                    }
-                ],
+                "containers": [self._container(settings, resource_group, ml)],
                 "volumes": [{"name": "models", "storage_type": "EmptyDir"}],
                 "scale": {
                     "min_replicas": 0,
@@ -156,7 +184,7 @@ class RealtimeServing(pulumi.ComponentResource):
                     ],
                 },
             },
-            tags={**tags, **MODEL_SERVING_TAG},
+            tags={**settings.tags, **MODEL_SERVING_TAG},
             opts=pulumi.ResourceOptions(
                 parent=self,
                 depends_on=role_assignments,
@@ -164,8 +192,3 @@ class RealtimeServing(pulumi.ComponentResource):
                 ignore_changes=["template.containers[0].env", "template.revisionSuffix"],
             ),
         )
-        self.app_name = self.app.name
-        self.url = self.app.configuration.apply(
-            lambda configuration: f"https://{configuration.ingress.fqdn}/v1" if configuration.ingress.fqdn else None
-        )
-        self.register_outputs({"appName": self.app_name, "url": self.url, "environmentId": self.environment.id})

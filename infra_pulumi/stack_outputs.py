@@ -36,6 +36,8 @@ SETTINGS_BY_OUTPUT: dict[str, str] = {
     "dagsterIdentityId": "WALDINGER_RUN_IDENTITY_ID",
     "keyVaultUrl": "WALDINGER_KEY_VAULT_URL",
     "computeLogsStorageAccount": "WALDINGER_COMPUTE_LOGS_STORAGE_ACCOUNT",
+    "ioAdls2Account": "WALDINGER_IO_ADLS2_ACCOUNT",
+    "ioAdls2Container": "WALDINGER_IO_ADLS2_CONTAINER",
     "snowflakeAccount": "SNOWFLAKE_ACCOUNT",
     "snowflakeUser": "SNOWFLAKE_USER",
     "snowflakeRole": "SNOWFLAKE_ROLE",

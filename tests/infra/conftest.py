@@ -16,6 +16,7 @@ from tests.helpers import REPO_ROOT
 
 SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
 TENANT = "11111111-1111-1111-1111-111111111111"
+CI_PRINCIPAL = "22222222-2222-2222-2222-222222222222"  # the object id of the materialize workflow's login
 # Recognisable secret values: a test asserts they never reach a stack output or an app definition.
 SECRET_VALUES = {
     "waldinger:snowflakePrivateKey": "-----BEGIN PRIVATE KEY-----SNOWFLAKE-SECRET-----END PRIVATE KEY-----",
@@ -40,6 +41,7 @@ PROD_CONFIG = {
     "waldinger:snowflakeWarehouse": "WALDINGER_WH",
     "waldinger:snowflakeDatabases": "RAW,ANALYTICS,WALDINGER",
     "waldinger:modelAzuremlUri": "azureml:mistral-7b-instruct:3",
+    "waldinger:ciPrincipalId": CI_PRINCIPAL,
 }
 # The input that names a resource, for the types the program names itself (others keep their logical name).
 NAME_INPUTS = {

@@ -9,7 +9,7 @@ import pytest
 
 from infra_pulumi.config import InfraConfigError, read_stack_config, settings_from_config
 from tests.helpers import REPO_ROOT, VENV_BIN
-from tests.infra.conftest import PROD_CONFIG, SECRET_VALUES
+from tests.infra.conftest import CI_PRINCIPAL, PROD_CONFIG, SECRET_VALUES
 
 VALUES = {key.removeprefix("waldinger:"): value for key, value in PROD_CONFIG.items()}
 
@@ -60,6 +60,20 @@ def test_a_missing_or_invalid_setting_names_its_key_and_how_to_set_it(changes, k
     assert key in message
     assert words.lower() in message.lower()
     assert "pulumi config set" in message
+
+
+def test_the_ci_principal_is_required_for_prod_only_and_must_be_an_object_id():
+    assert settings_from_config(VALUES).ci_principal_id == CI_PRINCIPAL
+    with pytest.raises(InfraConfigError) as raised:
+        settings_from_config(with_values(ciPrincipalId=None))
+    message = str(raised.value)
+    assert "waldinger:ciPrincipalId is not set, and a prod stack needs it" in message
+    assert "az ad sp show" in message and "pulumi config set waldinger:ciPrincipalId" in message
+    # Other stacks may leave it out: then no CI login gets access to the IO manager's storage.
+    assert settings_from_config(with_values(environment="dev", ciPrincipalId=None)).ci_principal_id is None
+    for bad in ("my-ci-app", "22222222222222222222222222222222", "{22222222-2222-2222-2222-222222222222}"):
+        with pytest.raises(InfraConfigError, match=r"waldinger:ciPrincipalId is .*not an object id"):
+            settings_from_config(with_values(ciPrincipalId=bad))
 
 
 def _read_with(config: dict[str, str], secret_keys: list[str]):

@@ -187,10 +187,11 @@ def test_dagster_runs_on_postgres_with_webserver_daemon_and_run_jobs(mocked_stac
     serving_app = arm_id(mocked_stack, APP, "serving")
     assert granted[role_id("role-waldinger-prod-dagster-serving-deployer-role")] == {serving_app}
     assert granted[role_id("4633458b-17de-408a-b874-0445c86b69e6")]  # Key Vault Secrets User
-    # Blob Data Contributor on exactly two containers: Pipes messages and the runs' step logs.
+    # Blob Data Contributor on exactly three containers: Pipes messages, the runs' step logs, asset values.
     assert granted[role_id("ba92f5b4-2d11-453d-a403-e96b0029c9fe")] == {
         arm_id(mocked_stack, "azure-native:storage:BlobContainer", "pipes"),
         arm_id(mocked_stack, "azure-native:storage:BlobContainer", "compute-logs"),
+        arm_id(mocked_stack, "azure-native:storage:BlobContainer", "io-filesystem"),
     }
 
 
