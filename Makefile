@@ -79,6 +79,7 @@ benchmarks: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 	$(BIN)/ruff format --check .
 
 # pytest exits 5 when it collected no test: that is a broken suite, not a pass. TEST_WORKERS=2 spreads it over
@@ -88,6 +89,7 @@ lint: $(STAMP)
 TEST_WORKERS ?= 0
 test: $(STAMP) $(CHROMIUM)
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 	@$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup; status=$$?; \
 	if [ $$status -eq 5 ]; then echo "pytest collected no tests: the suite is broken"; exit 1; fi; \
 	exit $$status
