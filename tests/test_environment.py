@@ -26,6 +26,7 @@ PROD_SNOWFLAKE = {
     "WALDINGER_MODEL_HF_ID": "mistralai/Mistral-7B-Instruct-v0.3",
     "WALDINGER_CONTAINER_APP": "ca-waldinger-llm",
     "WALDINGER_PIPES_STORAGE_ACCOUNT_URL": "https://stwaldinger.blob.core.windows.net",
+    "WALDINGER_IO_ADLS2_ACCOUNT": "stwaldingerio",
 }
 
 

@@ -97,9 +97,19 @@ def killing(data_dir, when: Callable[[], bool], repeat: bool) -> Iterator[list[f
 
 def test_killed_while_reading_the_retry_restarts_it_and_the_run_lands_every_row(faults_pipeline) -> None:
     pipeline = faults_pipeline
-    first_day_read = pipeline.root / "storage" / "batch_input" / DAYS[0].isoformat() / "prompts.jsonl"
-    first_day_read.unlink(missing_ok=True)
-    with killing(pipeline.data_dir, when=first_day_read.exists, repeat=False) as kills:
+    runs_before = {record.dagster_run.run_id for record in pipeline.instance.get_run_records()}
+
+    def first_day_read() -> bool:
+        """The batch input step logged its first day (it goes on reading the others)."""
+        runs = [r.dagster_run.run_id for r in pipeline.instance.get_run_records(limit=1)]
+        if not runs or runs[0] in runs_before:
+            return False
+        return any(
+            entry.user_message.startswith(f"{DAYS[0]}: ") and entry.step_key == "waldinger__batch__batch_input"
+            for entry in pipeline.instance.all_logs(runs[0])
+        )
+
+    with killing(pipeline.data_dir, when=first_day_read, repeat=False) as kills:
         result = pipeline.run(DAYS[0], DAYS[-1])
     assert len(kills) == 1, "the warehouse was killed once, while the batch input step was reading"
     assert result.success, step_failure_messages(result)
