@@ -4,21 +4,40 @@ look-up, the upload of a local input to the workspace datastore, the job PUT and
 history and the data-plane look-up of output locations, blob listing and download), plus the blob download and
 delete the Dagster Pipes context injector and message reader use.
 
-The "remote job" is a function the test passes in. It runs in a thread of its own once the job leaves the
-queue, the way the real command runs on the cluster while Dagster polls: it sees the job's environment
-variables and inputs, writes its outputs where Azure ML puts a command job's default outputs
-(`azureml/<job name>/<output name>/` in the workspace blob datastore), and talks Pipes through the same fake
-Blob Storage. The job ends Completed when the function returns, Failed when it raises.
+A submitted job runs its real command, the way the cluster would: once the job leaves the queue, the fake
+"node" mounts the job's inputs in a local folder (a uri_file input downloaded from the workspace datastore, a
+custom_model input copied from the folder the test registered for that model version, inside a folder of its
+own as Azure ML mounts a model), gives each output an empty folder, replaces the `${{inputs.*}}` and
+`${{outputs.*}}` of the command with those paths and runs it with bash in a subprocess, with the job's
+environment variables (Pipes' bootstrap variables among them) on top of this environment and this
+interpreter's `python` first on PATH (the image's Python). The job ends Completed when the command exits 0,
+Failed otherwise; its output folders are then uploaded to `azureml/<job name>/<output name>/` in the workspace
+blob datastore, where Azure ML puts a command job's default outputs, and its stdout and stderr are kept in
+`user_logs/std_log.txt`.
+
+Blob Storage is shared between the two processes: `install_job_routes` keeps the transport's blobs in a
+directory (DirectoryBlobs), and the job's process imports tests/fakes/azure_ml_node/sitecustomize.py at start-up,
+which gives its BlobServiceClient a FakeTransport over the same directory and its DefaultAzureCredential a fake
+identity. So the job opens Pipes with its own code, against the same container the Dagster side reads.
 """
 
 from __future__ import annotations
 
+import importlib.util
+import json
+import os
 import re
 import shlex
-import threading
-from collections.abc import Callable
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator, MutableMapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+from urllib.parse import quote, unquote
 from xml.sax.saxutils import escape
 
 from tests.fakes.azure_ml import ACCOUNT, CONTAINER, NOW, WORKSPACE_ID, WS, FakeTransport, _blob_headers
@@ -30,40 +49,107 @@ MANAGEMENT_PREFIX = r"^management\.azure\.com" + re.escape(WORKSPACE_ID)
 DATAPLANE_HOST = r"^[a-z0-9-]+\.api\.azureml\.ms"
 WORKSPACE_PATH = re.escape(WORKSPACE_ID)
 TERMINAL = {"Completed", "Failed", "Canceled"}
+# How the job's process finds the shared Blob Storage and where it logs its requests (read by the node's
+# sitecustomize; nothing of the project reads them).
+NODE_BLOB_DIR_VARIABLE = "FAKE_AZURE_BLOB_DIR"
+NODE_REQUEST_LOG_VARIABLE = "FAKE_AZURE_REQUEST_LOG"
+NODE_SITE_DIR = Path(__file__).resolve().parent / "azure_ml_node"
+JOB_TIMEOUT_SECONDS = 300
+PLACEHOLDER = re.compile(r"\$\{\{\s*(?P<kind>inputs|outputs)\.(?P<name>[A-Za-z0-9_]+)\s*\}\}")
 
 
-@dataclass
-class RemoteJob:
-    """What the job's process sees on the cluster."""
+# ---- Blob Storage in a directory ------------------------------------------------------------
+class DirectoryBlobs(MutableMapping):
+    """FakeTransport.blobs kept under a directory, so that a job's process and the test's process see the same
+    Blob Storage: "container/blob" -> {"data": bytes, "metadata": dict}. Each file is written beside and then
+    renamed into place, so the other process never reads half a blob. A stored blob read from here writes
+    itself back when an item is set (the metadata PUT does `setdefault(key, ...)["metadata"] = ...`)."""
 
-    name: str
-    command: str
-    environment_variables: dict[str, str]
-    inputs: dict[str, dict[str, Any]]
-    transport: FakeTransport
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        for part in ("data", "metadata", "partial"):
+            (self.root / part).mkdir(parents=True, exist_ok=True)
 
-    def option(self, flag: str) -> str:
-        """The value that follows `flag` on the job's command line."""
-        words = shlex.split(self.command)
-        assert flag in words, f"{flag} is not on the job's command line: {self.command}"
-        return words[words.index(flag) + 1]
+    def _paths(self, key: str) -> tuple[Path, Path]:
+        container, _, blob = key.partition("/")
+        if not container or not blob:
+            raise KeyError(key)
+        name = quote(blob, safe="")  # one file per blob: "a" and "a/b" can both exist, as in Blob Storage
+        return self.root / "data" / container / name, self.root / "metadata" / container / name
 
-    def read_input(self, name: str) -> bytes:
-        """The bytes of a uri_file input that was uploaded to the workspace datastore."""
-        uri = self.inputs[name]["uri"]
-        match = re.search(r"/datastores/(?P<datastore>[^/]+)/paths/(?P<path>.+)$", uri)
-        assert match, f"input {name} is not a datastore path: {uri}"
-        return self.transport.blobs[f"{CONTAINER}/{match['path']}"]["data"]
+    def _write(self, path: Path, data: bytes) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = self.root / "partial" / uuid.uuid4().hex
+        partial.write_bytes(data)
+        os.replace(partial, path)
 
-    def write_output(self, output: str, relative_path: str, data: bytes) -> None:
-        with self.transport._lock:
-            self.transport.blobs[f"{CONTAINER}/{output_prefix(self.name, output)}{relative_path}"] = {
-                "data": data,
-                "metadata": {},
-            }
+    def __getitem__(self, key: str) -> _StoredBlob:
+        data_path, metadata_path = self._paths(key)
+        try:
+            data = data_path.read_bytes()
+        except FileNotFoundError:
+            raise KeyError(key) from None
+        try:
+            metadata = json.loads(metadata_path.read_text())
+        except FileNotFoundError:
+            metadata = {}
+        return _StoredBlob(self, key, {"data": data, "metadata": metadata})
+
+    def __setitem__(self, key: str, value: dict[str, Any]) -> None:
+        data_path, metadata_path = self._paths(key)
+        self._write(metadata_path, json.dumps(dict(value.get("metadata") or {})).encode())
+        self._write(data_path, bytes(value["data"]))
+
+    def __delitem__(self, key: str) -> None:
+        data_path, metadata_path = self._paths(key)
+        try:
+            data_path.unlink()
+        except FileNotFoundError:
+            raise KeyError(key) from None
+        metadata_path.unlink(missing_ok=True)
+
+    def __iter__(self) -> Iterator[str]:
+        for container in sorted((self.root / "data").iterdir()):
+            for path in sorted(container.iterdir()):
+                yield f"{container.name}/{unquote(path.name)}"
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+    def setdefault(self, key: str, default: dict[str, Any]) -> _StoredBlob:
+        if key not in self:
+            self[key] = default
+        return self[key]
 
 
-Script = Callable[[RemoteJob], Any]  # what it returns is kept on the FakeJob, for the test to look at
+class _StoredBlob(dict):
+    def __init__(self, store: DirectoryBlobs, key: str, value: dict[str, Any]) -> None:
+        super().__init__(value)
+        self._store, self._key = store, key
+
+    def __setitem__(self, name: str, value: Any) -> None:
+        super().__setitem__(name, value)
+        self._store[self._key] = dict(self)
+
+
+class RequestLog(list):
+    """FakeTransport.requests that also appends each request (method, host, path, query, status) to a JSONL
+    file: how the test process learns what a job's process asked Blob Storage."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        self.path = Path(path)
+
+    def append(self, recorded: dict[str, Any]) -> None:
+        super().append(recorded)
+        line = {name: recorded.get(name) for name in ("method", "host", "path", "query", "status")}
+        with self.path.open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps(line) + "\n")
+
+
+# ---- jobs ---------------------------------------------------------------------------------------
+class ClusterError(RuntimeError):
+    """The fake cluster cannot run this job as submitted (an input it cannot mount)."""
 
 
 @dataclass
@@ -72,9 +158,28 @@ class FakeJob:
     properties: dict[str, Any]
     status: str = "NotStarted"
     statuses_seen: list[str] = field(default_factory=list)
-    thread: threading.Thread | None = None
-    returned: Any = None
-    error: BaseException | None = None
+    workdir: Path | None = None
+    command_line: str | None = None  # the command as the node ran it, placeholders replaced
+    process: subprocess.Popen | None = None
+    started: float = 0.0
+    failure: str | None = None  # why the node could not start or finish the job
+
+    @property
+    def std_log(self) -> str:
+        """The job's stdout and stderr, as Azure ML keeps them in user_logs/std_log.txt."""
+        assert self.workdir is not None, f"job {self.name} never started"
+        return (self.workdir / "user_logs" / "std_log.txt").read_text(errors="replace")
+
+    def mounted(self, kind: str, name: str) -> Path:
+        """The local folder behind the job's input or output `name` (kind: "inputs" or "outputs")."""
+        assert self.workdir is not None, f"job {self.name} never started"
+        return self.workdir / kind / name
+
+    def blob_requests(self) -> list[dict[str, Any]]:
+        """Every Blob Storage request the job's process made, in order."""
+        assert self.workdir is not None, f"job {self.name} never started"
+        log = self.workdir / "blob_requests.jsonl"
+        return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
 
 
 def output_prefix(job_name: str, output: str) -> str:
@@ -82,13 +187,22 @@ def output_prefix(job_name: str, output: str) -> str:
     return f"azureml/{job_name}/{output}/"
 
 
-class FakeJobService:
-    """In-memory Azure ML jobs: created by PUT, advanced by GETs (NotStarted, Queued, Running, then Completed
-    or Failed), their scripts run in threads."""
+def _job_import_path() -> list[str]:
+    """What the image has installed: the project's runtime package (the copy these tests import)."""
+    spec = importlib.util.find_spec("waldinger_runtime")
+    assert spec is not None and spec.origin, "waldinger_runtime is not importable; put runtime/ on PYTHONPATH"
+    return [str(Path(spec.origin).resolve().parent.parent)]
 
-    def __init__(self, transport: FakeTransport, script: Script) -> None:
+
+class FakeJobService:
+    """Azure ML jobs: created by PUT, advanced by GETs (NotStarted, Queued, Running, then Completed or Failed),
+    their commands run as subprocesses on the fake node. `models` maps a registered model version
+    ("name:version") to the folder the node mounts for it; a test may change it between jobs."""
+
+    def __init__(self, transport: FakeTransport, root: Path, models: dict[str, Path]) -> None:
         self.transport = transport
-        self.script = script
+        self.root = Path(root)
+        self.models = dict(models)
         self.jobs: dict[str, FakeJob] = {}
 
     def created(self) -> list[FakeJob]:
@@ -101,24 +215,78 @@ class FakeJobService:
             if r["method"] == "PUT" and re.search(r"/jobs/[^/]+$", r["path"]) and r["host"] == "management.azure.com"
         ]
 
-    # -- the job's life ------------------------------------------------------------------
+    def close(self) -> None:
+        """Kills the commands still running (a test that failed halfway leaves none behind)."""
+        for job in self.jobs.values():
+            if job.process is not None and job.process.poll() is None:
+                job.process.kill()
+                job.process.wait()
+
+    # -- the node ------------------------------------------------------------------------
+    def _mount_input(self, name: str, spec: dict[str, Any], folder: Path) -> Path:
+        kind, uri = spec.get("jobInputType"), spec.get("uri", "")
+        folder.mkdir(parents=True)
+        if kind == "uri_file":
+            found = re.search(rf"^azureml://datastores/{DEFAULT_DATASTORE}/paths/(?P<path>.+)$", uri)
+            if not found or f"{CONTAINER}/{found['path']}" not in self.transport.blobs:
+                raise ClusterError(f"input {name}: {uri} is not a file in the workspace datastore")
+            target = folder / Path(found["path"]).name
+            target.write_bytes(self.transport.blobs[f"{CONTAINER}/{found['path']}"]["data"])
+            return target
+        if kind == "custom_model":
+            found = re.search(r"/models/(?P<model>[^/]+)/versions/(?P<version>[^/]+)$", uri)
+            source = self.models.get(f"{found['model']}:{found['version']}") if found else None
+            if source is None:
+                raise ClusterError(f"input {name}: the fake cluster has no files for model {uri}")
+            shutil.copytree(source, folder / Path(source).name)
+            return folder
+        raise ClusterError(f"input {name}: the fake cluster cannot mount a {kind} input")
+
     def _start(self, job: FakeJob) -> None:
-        remote = RemoteJob(
-            name=job.name,
-            command=job.properties["command"],
-            environment_variables=dict(job.properties.get("environmentVariables") or {}),
-            inputs=dict(job.properties.get("inputs") or {}),
-            transport=self.transport,
-        )
+        job.workdir = self.root / job.name
+        paths: dict[str, Path] = {}
+        try:
+            for name, spec in (job.properties.get("inputs") or {}).items():
+                paths[f"inputs.{name}"] = self._mount_input(name, spec, job.workdir / "inputs" / name)
+            for name in job.properties.get("outputs") or {}:
+                paths[f"outputs.{name}"] = job.workdir / "outputs" / name
+                paths[f"outputs.{name}"].mkdir(parents=True)
+            job.command_line = PLACEHOLDER.sub(
+                lambda m: shlex.quote(str(paths[f"{m['kind']}.{m['name']}"])), job.properties["command"]
+            )
+        except (ClusterError, KeyError) as error:
+            job.failure = f"the node could not start the job: {error}"
+            return
+        inherited = {k: v for k, v in os.environ.items() if not k.startswith("DAGSTER_PIPES_")}
+        environment = {
+            **inherited,
+            **(job.properties.get("environmentVariables") or {}),
+            "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
+            "PYTHONPATH": os.pathsep.join([str(NODE_SITE_DIR), *_job_import_path()]),
+            NODE_BLOB_DIR_VARIABLE: str(self.transport.blobs.root),
+            NODE_REQUEST_LOG_VARIABLE: str(job.workdir / "blob_requests.jsonl"),
+        }
+        (job.workdir / "user_logs").mkdir()
+        (job.workdir / "wd").mkdir()
+        with (job.workdir / "user_logs" / "std_log.txt").open("wb") as log:
+            job.process = subprocess.Popen(
+                ["bash", "-c", job.command_line],
+                cwd=job.workdir / "wd",
+                env=environment,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        job.started = time.monotonic()
 
-        def run() -> None:
-            try:
-                job.returned = self.script(remote)
-            except BaseException as exc:
-                job.error = exc
-
-        job.thread = threading.Thread(target=run, name=f"fake-azureml-job-{job.name}", daemon=True)
-        job.thread.start()
+    def _finish(self, job: FakeJob) -> str:
+        assert job.process is not None and job.workdir is not None
+        for output in job.properties.get("outputs") or {}:
+            folder = job.workdir / "outputs" / output
+            for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+                key = f"{CONTAINER}/{output_prefix(job.name, output)}{path.relative_to(folder).as_posix()}"
+                self.transport.blobs[key] = {"data": path.read_bytes(), "metadata": {}}
+        return "Completed" if job.process.returncode == 0 else "Failed"
 
     def advance(self, job: FakeJob) -> str:
         if job.status == "NotStarted":
@@ -126,8 +294,16 @@ class FakeJobService:
         elif job.status == "Queued":
             job.status = "Running"
             self._start(job)
-        elif job.status == "Running" and job.thread is not None and not job.thread.is_alive():
-            job.status = "Failed" if job.error is not None else "Completed"
+        elif job.status == "Running":
+            if job.process is None:
+                job.status = "Failed"
+            elif job.process.poll() is not None:
+                job.status = self._finish(job)
+            elif time.monotonic() - job.started > JOB_TIMEOUT_SECONDS:
+                job.process.kill()
+                job.process.wait()
+                job.failure = f"the command ran past {JOB_TIMEOUT_SECONDS} s and was killed"
+                job.status = "Failed"
         job.statuses_seen.append(job.status)
         return job.status
 
@@ -163,13 +339,21 @@ def _route_first(t: FakeTransport, method: str, pattern: str):
 
 def install_job_routes(
     t: FakeTransport,
-    script: Script,
+    root: Path,
+    models: dict[str, Path],
     *,
     environments: dict[str, list[str]] | None = None,
 ) -> FakeJobService:
-    """Adds the job routes to a FakeTransport that already has `install_routes`. `environments` maps an
+    """Adds the job routes to a FakeTransport that already has `install_routes`, and moves its blobs into a
+    directory under `root` that jobs share (the jobs' folders are under `root` too). `models` maps a model
+    version ("name:version") to the folder a job's custom_model input mounts; `environments` maps an
     environment name to its versions, oldest first."""
-    service = FakeJobService(t, script)
+    root = Path(root)
+    shared = DirectoryBlobs(root / "blob-storage")
+    shared.update(t.blobs)
+    t.blobs = shared
+    install_blob_routes(t)
+    service = FakeJobService(t, root / "jobs", models)
     environments = environments if environments is not None else {"waldinger-serving": ["1", "2", "3"]}
 
     # ---- environments --------------------------------------------------------------------
@@ -247,7 +431,11 @@ def install_job_routes(
                 values[asset_id] = {"uri": uri, "type": "uri_folder"}
         return 200, {}, {"values": values}
 
-    # ---- Blob Storage beyond uploads: download, list, delete -----------------------------
+    return service
+
+
+def install_blob_routes(t: FakeTransport) -> None:
+    """Blob Storage beyond uploads (tests/fakes/azure_ml.py answers HEAD and PUT): download, list, delete."""
     blob_pattern = rf"^{re.escape(ACCOUNT)}\.blob\.core\.windows\.net/(?P<container>[^/]+)/(?P<blob>.+)$"
 
     @_route_first(t, "GET", blob_pattern)
@@ -283,8 +471,6 @@ def install_job_routes(
             _blob_headers({"Content-Type": "application/xml"}),
             _list_blobs_xml(t, m["container"], query.get("prefix", ""), query.get("delimiter")),
         )
-
-    return service
 
 
 def _list_blobs_xml(t: FakeTransport, container: str, prefix: str, delimiter: str | None) -> str:
