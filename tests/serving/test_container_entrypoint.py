@@ -24,7 +24,7 @@ from waldinger_runtime.container_entrypoint import (
 
 NAME = "mistral-7b-instruct"
 SHA7 = hashlib.sha256(b"version 7").hexdigest()
-ENTRYPOINT_SH = Path(__file__).parents[2] / "waldinger_assets" / "serving" / "container" / "entrypoint.sh"
+ENTRYPOINT_SH = Path(__file__).parents[2] / "runtime" / "container" / "entrypoint.sh"
 
 
 # --------------------------------------------------------------------------------------
