@@ -132,7 +132,6 @@ OPTIONAL_KEYS = (
     "modelHfId",
     "extraTags",
 )
-SECRET_KEYS = ("snowflakePrivateKey", "postgresAdminPassword", "alertWebhookUrl", "servingApiKey")
 
 
 def _set_hint(key: str, example: str, secret: bool = False) -> str:
