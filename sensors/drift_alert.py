@@ -1,9 +1,6 @@
 """Drift alert sensor: every failed evaluation of the blocking contract check (and every run that ended
 before the check could decide) reaches the team's alert channel with a link to the run, unless the drift
-report of that run already sent it. The cursor is the id of the last check execution handled.
-
-(No `from __future__ import annotations`: Dagster reads the context type hint at definition time.)
-"""
+report of that run already sent it. The cursor is the id of the last check execution handled."""
 
 from dagster import DefaultSensorStatus, SensorEvaluationContext, SensorResult, sensor
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus

@@ -3,8 +3,6 @@ outputs in Snowflake.
 
 Both partitioned assets take a whole partition range in one run (BackfillPolicy.single_run), so
 `dagster asset materialize --partition-range` and UI backfills load the model once for the range.
-
-(No `from __future__ import annotations`: Dagster reads the context type hint at definition time.)
 """
 
 import datetime as dt

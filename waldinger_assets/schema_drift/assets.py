@@ -1,7 +1,4 @@
-"""Dagster glue for the schema drift gate: snapshot -> drift report -> checks that block what is downstream.
-
-(No `from __future__ import annotations`: Dagster reads the context type hint at definition time.)
-"""
+"""Dagster glue for the schema drift gate: snapshot -> drift report -> checks that block what is downstream."""
 
 import time
 from pathlib import Path

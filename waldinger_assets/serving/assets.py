@@ -1,8 +1,5 @@
 """Dagster glue for the serving domain: the two deployments of the production model version, real-time and
-batch, from ONE registered artifact.
-
-(No `from __future__ import annotations`: Dagster reads the context type hint at definition time.)
-"""
+batch, from ONE registered artifact."""
 
 from dagster import (
     AssetCheckExecutionContext,
