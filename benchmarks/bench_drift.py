@@ -92,9 +92,8 @@ def bench_per_table(data_dir: Path) -> dict:
     return {"objects": len(objects), "columns": columns, "queries": cursor.queries, "seconds": seconds}
 
 
-def synthetic_snapshots(objects: int, columns_per_object: int, seed_value: int = 7) -> tuple[Snapshot, Snapshot]:
-    """A baseline and a current state differing in ~1% of objects, with every kind of change."""
-    rng = random.Random(seed_value)
+def _synthetic_baseline(objects: int, columns_per_object: int) -> list[ObjectDefinition]:
+    """`objects` tables of `columns_per_object` columns each, spread over 100 schemas of one database."""
     baseline_objects = []
     for index in range(objects):
         columns = tuple(
@@ -105,53 +104,51 @@ def synthetic_snapshots(objects: int, columns_per_object: int, seed_value: int =
         baseline_objects.append(
             ObjectDefinition("DB", schema, f"T{index:06d}", "TABLE", "PERMANENT", None, None, columns).with_hashes()
         )
+    return baseline_objects
+
+
+def _changed_columns(columns: list[ColumnDefinition], rng: random.Random) -> list[ColumnDefinition]:
+    """One change of a kind picked at random: a column dropped, retyped, renamed, added or commented."""
+    change = rng.randrange(5)
+    if change == 0:
+        columns.pop(rng.randrange(len(columns)))
+        columns = [
+            ColumnDefinition(c.name, c.data_type, c.nullable, c.default, i + 1, c.comment)
+            for i, c in enumerate(columns)
+        ]
+    elif change == 1:
+        c = columns[2]
+        columns[2] = ColumnDefinition(c.name, "VARCHAR(10)", c.nullable, c.default, c.position, c.comment)
+    elif change == 2:
+        c = columns[4]
+        columns[4] = ColumnDefinition(c.name + "_RENAMED", c.data_type, c.nullable, c.default, c.position, c.comment)
+    elif change == 3:
+        columns.append(ColumnDefinition("ADDED", "VARCHAR(16777216)", True, None, len(columns) + 1, None))
+    else:
+        c = columns[1]
+        columns[1] = ColumnDefinition(c.name, c.data_type, c.nullable, c.default, c.position, "documented")
+    return columns
+
+
+def _with(obj: ObjectDefinition, name: str, columns: tuple[ColumnDefinition, ...]) -> ObjectDefinition:
+    """`obj` under `name` with `columns`, its hashes computed again."""
+    return ObjectDefinition(
+        obj.database, obj.schema, name, obj.object_type, obj.table_kind, obj.comment, obj.definition, columns
+    ).with_hashes()
+
+
+def synthetic_snapshots(objects: int, columns_per_object: int, seed_value: int = 7) -> tuple[Snapshot, Snapshot]:
+    """A baseline and a current state differing in ~1% of objects, with every kind of change."""
+    rng = random.Random(seed_value)
+    baseline_objects = _synthetic_baseline(objects, columns_per_object)
     current = {o.key: o for o in baseline_objects}
     for obj in rng.sample(baseline_objects, objects // 100):
-        columns = list(obj.columns)
-        change = rng.randrange(5)
-        if change == 0:
-            columns.pop(rng.randrange(len(columns)))
-            columns = [
-                ColumnDefinition(c.name, c.data_type, c.nullable, c.default, i + 1, c.comment)
-                for i, c in enumerate(columns)
-            ]
-        elif change == 1:
-            c = columns[2]
-            columns[2] = ColumnDefinition(c.name, "VARCHAR(10)", c.nullable, c.default, c.position, c.comment)
-        elif change == 2:
-            c = columns[4]
-            columns[4] = ColumnDefinition(
-                c.name + "_RENAMED", c.data_type, c.nullable, c.default, c.position, c.comment
-            )
-        elif change == 3:
-            columns.append(ColumnDefinition("ADDED", "VARCHAR(16777216)", True, None, len(columns) + 1, None))
-        else:
-            c = columns[1]
-            columns[1] = ColumnDefinition(c.name, c.data_type, c.nullable, c.default, c.position, "documented")
-        current[obj.key] = ObjectDefinition(
-            obj.database,
-            obj.schema,
-            obj.name,
-            obj.object_type,
-            obj.table_kind,
-            obj.comment,
-            obj.definition,
-            tuple(columns),
-        ).with_hashes()
+        current[obj.key] = _with(obj, obj.name, tuple(_changed_columns(list(obj.columns), rng)))
     for obj in rng.sample(baseline_objects, 200):
         if obj.key in current and current[obj.key] is obj:
             del current[obj.key]
             if rng.random() < 0.5:  # renamed rather than dropped
-                renamed = ObjectDefinition(
-                    obj.database,
-                    obj.schema,
-                    obj.name + "_NEW",
-                    obj.object_type,
-                    obj.table_kind,
-                    obj.comment,
-                    obj.definition,
-                    obj.columns,
-                ).with_hashes()
+                renamed = _with(obj, obj.name + "_NEW", obj.columns)
                 current[renamed.key] = renamed
     return Snapshot.of(["DB"], baseline_objects), Snapshot(("DB",), current)
 

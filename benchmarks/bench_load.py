@@ -27,6 +27,7 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -66,19 +67,12 @@ def _dagster_materialize(selection: str, first: dt.date | None = None, last: dt.
     return command
 
 
-def backfill(model_dir: Path, work: Path, day_count: int, runs: int) -> bool:
-    from resources.embedded_warehouse import control
-    from resources.model_registry.embedded import EmbeddedModelRegistry
-    from resources.model_source.tiny_model import TINY_MODEL_NAME
-    from resources.warehouse import embedded_warehouse
+def _seed_prompts(warehouse, today: dt.date, days: list[dt.date]) -> dict[dt.date, int]:
+    """The demo warehouse with the demo's prompts for `days` only; returns each day's prompt count."""
     from waldinger_assets.demo_warehouse.catalog import DemoCatalog
-    from waldinger_assets.demo_warehouse.prompts import prompts_for_date, utc_today
+    from waldinger_assets.demo_warehouse.prompts import prompts_for_date
     from waldinger_assets.demo_warehouse.seed import seed
 
-    data_dir = work / "data"
-    warehouse = embedded_warehouse(data_dir)
-    today = utc_today()
-    days = [today - dt.timedelta(days=offset) for offset in range(day_count, 0, -1)]  # the last N days before today
     seed(warehouse.get_connection, today=today, catalog=DemoCatalog(tables=(), views=()))
     with warehouse.get_connection() as connection:
         cursor = connection.cursor()
@@ -93,12 +87,21 @@ def backfill(model_dir: Path, work: Path, day_count: int, runs: int) -> bool:
             "VALUES (%s, %s, %s, %s, %s)",
             rows,
         )
-    expected = {day: len(prompts_for_date(day)) for day in days}
+    return {day: len(prompts_for_date(day)) for day in days}
+
+
+def _promote_tiny_model(data_dir: Path, model_dir: Path) -> None:
+    from resources.model_registry.embedded import EmbeddedModelRegistry
+    from resources.model_source.tiny_model import TINY_MODEL_NAME
+
     registry = EmbeddedModelRegistry(data_dir / "registry")
     version, _ = registry.register(TINY_MODEL_NAME, model_dir, tags={}, properties={})
     registry.promote(TINY_MODEL_NAME, version.version)
-    (work / "dagster_home").mkdir()
-    env = {
+
+
+def _backfill_env(work: Path, data_dir: Path, first_day: dt.date) -> dict[str, str]:
+    """The environment every run shares: one data dir (warehouse, registry), one DAGSTER_HOME."""
+    return {
         **os.environ,
         "WALDINGER_DATA_DIR": str(data_dir),
         "WALDINGER_DATABASES": "WALDINGER",
@@ -106,52 +109,70 @@ def backfill(model_dir: Path, work: Path, day_count: int, runs: int) -> bool:
         "WALDINGER_SCHEMA_HISTORY_DIR": str(work / "history"),
         "WALDINGER_STORAGE_DIR": str(work / "storage"),
         "WALDINGER_ENGINE": "transformers",
-        "WALDINGER_BATCH_START_DATE": days[0].isoformat(),
+        "WALDINGER_BATCH_START_DATE": first_day.isoformat(),
         "DAGSTER_HOME": str(work / "dagster_home"),
     }
+
+
+def _open_the_gate(env: dict[str, str]) -> None:
+    """Accepts the warehouse's schema, then materializes the drift gate and the batch deployment once."""
     waldinger = str(Path(sys.executable).parent / "waldinger")
-    try:
-        subprocess.run([waldinger, "drift", "accept"], check=True, capture_output=True, cwd=REPO_ROOT, env=env)
-        gate = subprocess.run(
-            _dagster_materialize(GATE_SELECTION), capture_output=True, text=True, cwd=REPO_ROOT, env=env
+    subprocess.run([waldinger, "drift", "accept"], check=True, capture_output=True, cwd=REPO_ROOT, env=env)
+    gate = subprocess.run(_dagster_materialize(GATE_SELECTION), capture_output=True, text=True, cwd=REPO_ROOT, env=env)
+    if gate.returncode != 0:
+        raise SystemExit(f"the drift gate and batch deployment run failed:\n{gate.stderr[-3000:]}")
+
+
+def _run_concurrently(
+    cuts: list[list[dt.date]], work: Path, env: dict[str, str]
+) -> list[tuple[list[dt.date], int, float, str]]:
+    """One `dagster asset materialize --partition-range` process per cut, all at once; for each: its cut, exit
+    code, own wall time and log."""
+    processes = []
+    for index, cut in enumerate(cuts):
+        log = open(work / f"run-{index}.log", "w")  # noqa: SIM115 - closed below
+        command = _dagster_materialize(BATCH_SELECTION, cut[0], cut[-1])
+        processes.append(
+            (
+                cut,
+                log,
+                time.perf_counter(),
+                subprocess.Popen(command, stdout=log, stderr=log, cwd=REPO_ROOT, env=env),
+            )
         )
-        if gate.returncode != 0:
-            raise SystemExit(f"the drift gate and batch deployment run failed:\n{gate.stderr[-3000:]}")
-        cuts = slices(days, runs)
-        print(f"backfill: {len(days)} days {days[0]}...{days[-1]}, {sum(expected.values())} prompts, {len(cuts)} runs:")
-        started = time.perf_counter()
-        processes = []
-        for index, cut in enumerate(cuts):
-            log = open(work / f"run-{index}.log", "w")  # noqa: SIM115 - closed below
-            command = _dagster_materialize(BATCH_SELECTION, cut[0], cut[-1])
-            processes.append(
-                (
-                    cut,
-                    log,
-                    time.perf_counter(),
-                    subprocess.Popen(command, stdout=log, stderr=log, cwd=REPO_ROOT, env=env),
-                )
-            )
-        seconds: dict[int, float] = {}
-        while len(seconds) < len(processes):  # each run's own wall time, whichever ends first
-            for index, (_, _, run_started, process) in enumerate(processes):
-                if index not in seconds and process.poll() is not None:
-                    seconds[index] = time.perf_counter() - run_started
-            time.sleep(0.2)
-        finished = []
-        for index, (cut, log, _, process) in enumerate(processes):
-            log.close()
-            finished.append((cut, process.returncode, seconds[index], Path(log.name).read_text()))
-        wall = time.perf_counter() - started
-        with warehouse.get_connection() as connection:
-            cursor = connection.cursor()
-            cursor.execute(
-                'SELECT "PROMPT_DATE", COUNT(*), COUNT(DISTINCT "PROMPT_ID"), COUNT(DISTINCT "DAGSTER_RUN_ID") '
-                'FROM "WALDINGER"."LLM"."BATCH_OUTPUTS" GROUP BY 1'
-            )
-            counted = {day: (rows, distinct, run_ids) for day, rows, distinct, run_ids in cursor.fetchall()}
-    finally:
-        control.stop(data_dir)
+    seconds: dict[int, float] = {}
+    while len(seconds) < len(processes):  # each run's own wall time, whichever ends first
+        for index, (_, _, run_started, process) in enumerate(processes):
+            if index not in seconds and process.poll() is not None:
+                seconds[index] = time.perf_counter() - run_started
+        time.sleep(0.2)
+    finished = []
+    for index, (cut, log, _, process) in enumerate(processes):
+        log.close()
+        finished.append((cut, process.returncode, seconds[index], Path(log.name).read_text()))
+    return finished
+
+
+def _output_counts(warehouse) -> dict[dt.date, tuple[int, int, int]]:
+    """{day: (output rows, distinct prompts, distinct Dagster runs)} of BATCH_OUTPUTS."""
+    with warehouse.get_connection() as connection:
+        cursor = connection.cursor()
+        cursor.execute(
+            'SELECT "PROMPT_DATE", COUNT(*), COUNT(DISTINCT "PROMPT_ID"), COUNT(DISTINCT "DAGSTER_RUN_ID") '
+            'FROM "WALDINGER"."LLM"."BATCH_OUTPUTS" GROUP BY 1'
+        )
+        return {day: (rows, distinct, run_ids) for day, rows, distinct, run_ids in cursor.fetchall()}
+
+
+def _report_backfill(
+    finished: list[tuple[list[dt.date], int, float, str]],
+    wall: float,
+    days: list[dt.date],
+    expected: dict[dt.date, int],
+    counted: dict[dt.date, tuple[int, int, int]],
+) -> bool:
+    """Prints each run and the row counts; whether every run succeeded without a lock error and every day has
+    exactly one output row per prompt, written by one run."""
     healthy = True
     for index, (cut, code, seconds, log) in enumerate(finished):
         locks = LOCK_ERRORS.findall(log)
@@ -173,58 +194,76 @@ def backfill(model_dir: Path, work: Path, day_count: int, runs: int) -> bool:
     return healthy
 
 
-def realtime_load(model_dir: Path, work: Path, duration_s: float, concurrency: int) -> bool:
-    from resources.serving import local_endpoint
-    from resources.serving.artifacts import ServedArtifact
+def backfill(model_dir: Path, work: Path, day_count: int, runs: int) -> bool:
+    from resources.embedded_warehouse import control
+    from resources.warehouse import embedded_warehouse
+    from waldinger_assets.demo_warehouse.prompts import utc_today
 
-    artifact = ServedArtifact("bench", "1", "-", "azureml:bench:1", model_dir)
-    status, _ = local_endpoint.start(work, artifact, engine="transformers")
-    host, port = status.url.removeprefix("http://").removesuffix("/v1").split(":")
-    latencies: list[float] = []
-    errors: list[str] = []
-    lock = threading.Lock()
-    deadline = time.perf_counter() + duration_s
-
-    def client(index: int) -> None:
-        connection = http.client.HTTPConnection(host, int(port), timeout=120)
-        body = json.dumps(
-            {
-                "model": "bench",
-                "messages": [{"role": "user", "content": f"Say hello to client {index}."}],
-                "max_tokens": 16,
-            }
-        )
-        while time.perf_counter() < deadline:
-            started = time.perf_counter()
-            try:
-                connection.request("POST", "/v1/chat/completions", body, {"Content-Type": "application/json"})
-                response = connection.getresponse()
-                payload = response.read()
-                failed = (
-                    None if response.status == 200 and json.loads(payload)["choices"] else f"HTTP {response.status}"
-                )
-            except Exception as error:
-                failed = f"{type(error).__name__}: {error}"
-                connection.close()
-                connection = http.client.HTTPConnection(host, int(port), timeout=120)
-            elapsed = time.perf_counter() - started
-            with lock:
-                if failed:
-                    errors.append(failed)
-                else:
-                    latencies.append(elapsed)
-        connection.close()
-
+    data_dir = work / "data"
+    warehouse = embedded_warehouse(data_dir)
+    today = utc_today()
+    days = [today - dt.timedelta(days=offset) for offset in range(day_count, 0, -1)]  # the last N days before today
+    expected = _seed_prompts(warehouse, today, days)
+    _promote_tiny_model(data_dir, model_dir)
+    (work / "dagster_home").mkdir()
+    env = _backfill_env(work, data_dir, days[0])
     try:
+        _open_the_gate(env)
+        cuts = slices(days, runs)
+        print(f"backfill: {len(days)} days {days[0]}...{days[-1]}, {sum(expected.values())} prompts, {len(cuts)} runs:")
         started = time.perf_counter()
-        threads = [threading.Thread(target=client, args=(index,)) for index in range(concurrency)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        finished = _run_concurrently(cuts, work, env)
         wall = time.perf_counter() - started
+        counted = _output_counts(warehouse)
     finally:
-        local_endpoint.stop(work)
+        control.stop(data_dir)
+    return _report_backfill(finished, wall, days, expected, counted)
+
+
+@dataclass
+class _Tally:
+    """What the load's clients saw: each success's latency, each failure's reason."""
+
+    latencies: list[float] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def record(self, elapsed: float, failed: str | None) -> None:
+        with self.lock:
+            if failed:
+                self.errors.append(failed)
+            else:
+                self.latencies.append(elapsed)
+
+
+def _chat_client(host: str, port: int, index: int, deadline: float, tally: _Tally) -> None:
+    """Sends chat completions back to back on one connection until `deadline` (a new connection after an error)."""
+    connection = http.client.HTTPConnection(host, port, timeout=120)
+    body = json.dumps(
+        {
+            "model": "bench",
+            "messages": [{"role": "user", "content": f"Say hello to client {index}."}],
+            "max_tokens": 16,
+        }
+    )
+    while time.perf_counter() < deadline:
+        started = time.perf_counter()
+        try:
+            connection.request("POST", "/v1/chat/completions", body, {"Content-Type": "application/json"})
+            response = connection.getresponse()
+            payload = response.read()
+            failed = None if response.status == 200 and json.loads(payload)["choices"] else f"HTTP {response.status}"
+        except Exception as error:
+            failed = f"{type(error).__name__}: {error}"
+            connection.close()
+            connection = http.client.HTTPConnection(host, port, timeout=120)
+        tally.record(time.perf_counter() - started, failed)
+    connection.close()
+
+
+def _report_realtime(tally: _Tally, wall: float, duration_s: float, concurrency: int) -> bool:
+    """Prints the load's figures; whether every request succeeded (and some did)."""
+    latencies, errors = tally.latencies, tally.errors
     print(
         f"\nreal-time load: {concurrency} clients for {duration_s:.0f}s on loopback (tiny model, CPU, max_tokens 16):"
     )
@@ -236,6 +275,31 @@ def realtime_load(model_dir: Path, work: Path, duration_s: float, concurrency: i
     for error in sorted(set(errors))[:5]:
         print(f"  error: {error}")
     return not errors and bool(latencies)
+
+
+def realtime_load(model_dir: Path, work: Path, duration_s: float, concurrency: int) -> bool:
+    from resources.serving import local_endpoint
+    from resources.serving.artifacts import ServedArtifact
+
+    artifact = ServedArtifact("bench", "1", "-", "azureml:bench:1", model_dir)
+    status, _ = local_endpoint.start(work, artifact, engine="transformers")
+    host, port = status.url.removeprefix("http://").removesuffix("/v1").split(":")
+    tally = _Tally()
+    deadline = time.perf_counter() + duration_s
+    try:
+        started = time.perf_counter()
+        threads = [
+            threading.Thread(target=_chat_client, args=(host, int(port), index, deadline, tally))
+            for index in range(concurrency)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        wall = time.perf_counter() - started
+    finally:
+        local_endpoint.stop(work)
+    return _report_realtime(tally, wall, duration_s, concurrency)
 
 
 def main() -> None:

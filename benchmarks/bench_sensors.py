@@ -203,65 +203,61 @@ def print_table(rows: list[dict]) -> None:
         print("  ".join(f"{cell:{a}{width}}" for cell, a, width in zip(cells, align, widths, strict=True)).rstrip())
 
 
-def run(repeats: int) -> None:
-    import warnings
-
-    from dagster import BetaWarning, build_sensor_context, instance_for_test
-
-    warnings.filterwarnings("ignore", category=BetaWarning)  # backfill_policy, when the definitions load
-
-    from resources import build_resources
-    from sensors.batch_input import batch_input_sensor
-    from sensors.cursors import load_cursor
-    from sensors.drift_alert import drift_alert_sensor
-    from sensors.model_version import model_version_sensor
-    from sensors.schema_change import schema_change_sensor
+def _baseline_row(baseline: Path, repeats: int) -> dict:
+    """The baseline file's sha256, which the schema change sensor compares with the cursor's."""
     from waldinger_assets.schema_drift.fingerprint import baseline_fingerprint
 
-    resources = build_resources()
-    databases = list(resources["schema_drift"].databases)
-    baseline = Path(resources["schema_drift"].baseline_path)
-    with (
-        tempfile.TemporaryDirectory(prefix="bench-sensors-dagster-") as dagster_home,
-        instance_for_test(temp_dir=dagster_home) as instance,
-    ):
+    cold, _ = timed(lambda: baseline_fingerprint(baseline))
+    size = f"{baseline.stat().st_size / 2**20:.1f} MiB" if baseline.is_file() else "missing"
+    return {
+        "sensor": "  baseline file sha256",
+        "watches": f"{baseline.name} ({size})",
+        "cold": cold,
+        **repeated(lambda: baseline_fingerprint(baseline), repeats),
+    }
 
-        def context(cursor: str | None):
-            return build_sensor_context(instance=instance, cursor=cursor, resources=resources)
 
-        def schema_watches(first) -> str:
-            counts = object_counts(load_cursor(first.cursor)["databases"])
-            objects = sum(c["TABLES"] + c["VIEWS"] for c in counts.values())
-            return f"{objects:,} tables and views in {', '.join(databases)}"
+def _schema_change_rows(
+    schema_change_sensor, context: Callable, resources: dict, databases: list[str], repeats: int
+) -> list[dict]:
+    """(a) the schema change sensor's ticks, then (b) where a tick's time goes."""
+    from sensors.cursors import load_cursor
 
-        rows = [tick_row("(a) schema_change_sensor", schema_change_sensor, context, repeats, schema_watches)]
-        rows[0]["target"] = f"< {SCHEMA_CHANGE_TARGET_S} s"
-        fingerprints, _ = fingerprint_rows(resources["warehouse"], databases, repeats)
-        cold, _ = timed(lambda: baseline_fingerprint(baseline))
-        size = f"{baseline.stat().st_size / 2**20:.1f} MiB" if baseline.is_file() else "missing"
-        fingerprints.append(
-            {
-                "sensor": "  baseline file sha256",
-                "watches": f"{baseline.name} ({size})",
-                "cold": cold,
-                **repeated(lambda: baseline_fingerprint(baseline), repeats),
-            }
+    def schema_watches(first) -> str:
+        counts = object_counts(load_cursor(first.cursor)["databases"])
+        objects = sum(c["TABLES"] + c["VIEWS"] for c in counts.values())
+        return f"{objects:,} tables and views in {', '.join(databases)}"
+
+    rows = [tick_row("(a) schema_change_sensor", schema_change_sensor, context, repeats, schema_watches)]
+    rows[0]["target"] = f"< {SCHEMA_CHANGE_TARGET_S} s"
+    fingerprints, _ = fingerprint_rows(resources["warehouse"], databases, repeats)
+    fingerprints.append(_baseline_row(Path(resources["schema_drift"].baseline_path), repeats))
+    return rows + fingerprints
+
+
+def _other_sensor_rows(
+    batch_input_sensor, model_version_sensor, drift_alert_sensor, context: Callable, resources: dict, repeats: int
+) -> tuple[list[dict], str]:
+    """(c), (d) and (e); and where (d)'s production version came from."""
+    from sensors.cursors import load_cursor
+
+    rows = [
+        tick_row(
+            "(c) batch_input_sensor",
+            batch_input_sensor,
+            context,
+            repeats,
+            lambda first: f"{len(load_cursor(first.cursor)['seen'])} day(s) of input rows",
         )
-        rows += fingerprints
-        rows.append(
-            tick_row(
-                "(c) batch_input_sensor",
-                batch_input_sensor,
-                context,
-                repeats,
-                lambda first: f"{len(load_cursor(first.cursor)['seen'])} day(s) of input rows",
-            )
-        )
-        # After (a)-(c): building the tiny model imports torch, which would make the connector's import cheaper.
-        with production_registry(resources) as model:
-            rows.append(tick_row("(d) model_version_sensor", model_version_sensor, context, repeats, model))
-        rows.append(tick_row("(e) drift_alert_sensor", drift_alert_sensor, context, repeats, "contract check history"))
-    print_table(rows)
+    ]
+    # After (a)-(c): building the tiny model imports torch, which would make the connector's import cheaper.
+    with production_registry(resources) as model:
+        rows.append(tick_row("(d) model_version_sensor", model_version_sensor, context, repeats, model))
+    rows.append(tick_row("(e) drift_alert_sensor", drift_alert_sensor, context, repeats, "contract check history"))
+    return rows, model
+
+
+def _print_notes(rows: list[dict], model: str) -> None:
     print(
         "warehouse queries/tick: statements sent through the connector, including the COMMIT that dagster-snowflake "
         "sends when it closes a connection; first s: the process's first call (the first tick imports the connector)."
@@ -273,6 +269,39 @@ def run(repeats: int) -> None:
         + "; ".join(f"{r['sensor'][4:]}: {r['steady'].rstrip('.')}" for r in rows if "steady" in r)
         + "."
     )
+
+
+def run(repeats: int) -> None:
+    import warnings
+
+    from dagster import BetaWarning, build_sensor_context, instance_for_test
+
+    warnings.filterwarnings("ignore", category=BetaWarning)  # backfill_policy, when the definitions load
+
+    # Every sensor module is imported before the first tick, so no cold tick pays for another's imports.
+    from resources import build_resources
+    from sensors.batch_input import batch_input_sensor
+    from sensors.drift_alert import drift_alert_sensor
+    from sensors.model_version import model_version_sensor
+    from sensors.schema_change import schema_change_sensor
+
+    resources = build_resources()
+    databases = list(resources["schema_drift"].databases)
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-sensors-dagster-") as dagster_home,
+        instance_for_test(temp_dir=dagster_home) as instance,
+    ):
+
+        def context(cursor: str | None):
+            return build_sensor_context(instance=instance, cursor=cursor, resources=resources)
+
+        rows = _schema_change_rows(schema_change_sensor, context, resources, databases, repeats)
+        other_rows, model = _other_sensor_rows(
+            batch_input_sensor, model_version_sensor, drift_alert_sensor, context, resources, repeats
+        )
+        rows += other_rows
+    print_table(rows)
+    _print_notes(rows, model)
 
 
 def main() -> None:

@@ -135,7 +135,6 @@ OPTIONAL_KEYS = (
     "ciPrincipalId",
     "extraTags",
 )
-SECRET_KEYS = ("snowflakePrivateKey", "postgresAdminPassword", "alertWebhookUrl", "servingApiKey")
 
 
 def _set_hint(key: str, example: str, secret: bool = False) -> str:

@@ -8,8 +8,6 @@ are requested as soon as the check passes again (e.g. after `waldinger drift acc
 nothing runs twice for the same change.
 
 The first tick only records what is there: past days are the backfill's job (README, "Backfills").
-
-(No `from __future__ import annotations`: Dagster reads the context type hint at definition time.)
 """
 
 import datetime as dt

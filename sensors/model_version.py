@@ -4,8 +4,6 @@ the deploy_model job so the real-time endpoint and the batch deployment serve it
 The cursor holds the last production state seen (version, artifact sha256, promotion time), so promoting the
 same version again after a rollback is a new promotion. On its first tick the sensor compares the production
 version with the one the real-time deployment last recorded, and deploys only if they differ.
-
-(No `from __future__ import annotations`: Dagster reads the context type hint at definition time.)
 """
 
 from dagster import AssetKey, DefaultSensorStatus, RunRequest, SensorEvaluationContext, SensorResult, sensor

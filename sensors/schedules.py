@@ -1,8 +1,5 @@
 """The daily schedule: the daily_batch job (drift gate first) for the day that just ended, the latest
-complete partition. Today's partition is still filling; the batch input sensor handles it as rows arrive.
-
-(No `from __future__ import annotations`: Dagster reads the context type hint at definition time.)
-"""
+complete partition. Today's partition is still filling; the batch input sensor handles it as rows arrive."""
 
 import datetime as dt
 

@@ -3,8 +3,6 @@ of the baseline; when either changes, one run of the schema_drift job (snapshot 
 
 The baseline is part of the state because accepting drift changes what the gate decides: the run after
 `waldinger drift accept` re-opens the gate without anyone starting it by hand.
-
-(No `from __future__ import annotations`: Dagster reads the context type hint at definition time.)
 """
 
 from pathlib import Path

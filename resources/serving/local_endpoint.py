@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -94,6 +95,52 @@ def status(data_dir: Path) -> EndpointStatus:
     )
 
 
+def _serves(state: dict | None, artifact: ServedArtifact, api_key: str | None) -> bool:
+    """Whether the running server (its recorded `state`) serves exactly `artifact` and enforces `api_key`."""
+    return bool(
+        state
+        and (state.get("model"), state.get("version"), state.get("sha256"))
+        == (artifact.model, artifact.version, artifact.sha256)
+        and enforces_key(state["port"], api_key)
+    )
+
+
+def _server_arguments(
+    artifact: ServedArtifact, port: int, engine: str, max_batch: int, batch_window_ms: float, instance_dir: Path
+) -> list[str]:
+    """The command line of waldinger_runtime.openai_server for `artifact` (never the key: argv is public)."""
+    return [
+        "--artifact",
+        str(artifact.path),  # local files: see production_artifact(with_local_files=True)
+        "--model",
+        artifact.model,
+        "--version",
+        artifact.version,
+        "--host",
+        HOST,
+        "--port",
+        str(port),
+        "--engine",
+        engine,
+        "--max-batch",
+        str(max_batch),
+        "--batch-window-ms",
+        str(batch_window_ms),
+        "--instance-dir",
+        str(instance_dir),
+    ]
+
+
+def _serves_the_version(port: int, version: str) -> Callable[[int], bool]:
+    """The readiness test of a started server: process `pid` answers /health on `port` for `version`."""
+
+    def ready(pid: int) -> bool:
+        health = get_json(f"http://{HOST}:{port}/health", timeout=1.0)
+        return bool(health and health.get("pid") == pid and health.get("version") == version)
+
+    return ready
+
+
 def start(
     data_dir: Path,
     artifact: ServedArtifact,
@@ -110,48 +157,19 @@ def start(
     server = _server(data_dir)
     with server.lock():
         state = server.running_state()
-        if (
-            state
-            and (state.get("model"), state.get("version"), state.get("sha256"))
-            == (artifact.model, artifact.version, artifact.sha256)
-            and enforces_key(state["port"], api_key)
-        ):
+        if _serves(state, artifact, api_key):
             return status(data_dir), False
         if state:
             server.terminate()
         port = port or (state or {}).get("port") or free_port(HOST)
-
-        def serves_the_version(pid: int) -> bool:
-            health = get_json(f"http://{HOST}:{port}/health", timeout=1.0)
-            return bool(health and health.get("pid") == pid and health.get("version") == artifact.version)
-
-        arguments = [
-            "--artifact",
-            str(artifact.path),  # local files: see production_artifact(with_local_files=True)
-            "--model",
-            artifact.model,
-            "--version",
-            artifact.version,
-            "--host",
-            HOST,
-            "--port",
-            str(port),
-            "--engine",
-            engine,
-            "--max-batch",
-            str(max_batch),
-            "--batch-window-ms",
-            str(batch_window_ms),
-            "--instance-dir",
-            str(server.folder),
-        ]
+        arguments = _server_arguments(artifact, port, engine, max_batch, batch_window_ms, server.folder)
         recorded = {"model": artifact.model, "version": artifact.version, "sha256": artifact.sha256}
         # The key goes through the environment (argv is public); without one, an inherited key is removed, so the
         # server enforces exactly what the caller asked for.
         spawned = server.spawn(
             arguments,
             port,
-            serves_the_version,
+            _serves_the_version(port, artifact.version),
             timeout_s,
             EndpointError,
             state=recorded,

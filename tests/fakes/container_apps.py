@@ -1,6 +1,7 @@
 """A fake of Azure Resource Manager's Container Apps endpoints for azure-mgmt-appcontainers (the one boundary
 that cannot run here): it holds apps and their revisions in memory, answers the calls a deployment makes, and
-records every request (FakeTransport from tests/fakes/azure_ml.py) so tests can assert on them.
+records every request (FakeTransport from tests/fakes/azure_ml.py) so tests can assert on them. What it shares
+with the Jobs fake (errors, the secret rule) is in tests/fakes/container_apps_arm.py.
 
 What it answers, the way the service does:
 - GET containerApps/{app}: the app, with its secrets' names only (the service never returns secret values);
@@ -11,12 +12,7 @@ What it answers, the way the service does:
   `<app>--<suffix>`. The answer is 202 with a Location header; polling that URL answers 202
   `polls_before_done` times, then 200.
 - GET containerApps/{app}/revisions: the app's revisions.
-- PUT jobs/{job} (a run launcher's Container Apps Job): the same secret check as PATCH, and an env var's
-  `secretRef` must name one of the Job's secrets (ContainerAppSecretRefNotFound). The answer is 201 (200 for an
-  existing Job) with an Azure-AsyncOperation header; that status answers InProgress `polls_before_done` times,
-  then Succeeded. GET jobs/{job} answers the Job without secret values.
-- POST jobs/{job}/start: a new execution, Running; 202 with a Location that answers the execution.
-- GET jobs/{job}/executions, GET jobs/{job}/executions/{execution}: the Job's executions.
+- The Container Apps Jobs a run launcher starts: tests/fakes/container_apps_jobs.py.
 """
 
 from __future__ import annotations
@@ -27,24 +23,26 @@ import re
 from typing import Any
 
 from tests.fakes.azure_ml import RG, SUB, FakeTransport
+from tests.fakes.container_apps_arm import (
+    ARM,
+    NOW,
+    Answer,
+    arm_error,
+    invalid_secrets,
+    operation_url,
+    without_secret_values,
+)
+from tests.fakes.container_apps_jobs import ContainerAppsJobs, install_job_routes
 
-API_VERSION = "2026-07-01"
-LOCATION = "westeurope"
 ENV_DOMAIN = "happyhill-1a2b3c4d.westeurope.azurecontainerapps.io"
-ARM = r"^management\.azure\.com"
 APP_ROUTE = (
     ARM + rf"/subscriptions/{SUB}/resourceGroups/(?P<rg>[^/]+)/providers/Microsoft\.App/containerApps/(?P<app>[^/]+)"
 )
 OPERATION_ROUTE = (
     ARM + rf"/subscriptions/{SUB}/providers/Microsoft\.App/locations/[^/]+/containerappOperationResults/(?P<op>[^/]+)$"
 )
-JOB_ROUTE = ARM + rf"/subscriptions/{SUB}/resourceGroups/(?P<rg>[^/]+)/providers/Microsoft\.App/jobs/(?P<job>[^/]+)"
-JOB_OPERATION_ROUTE = (
-    ARM + rf"/subscriptions/{SUB}/providers/Microsoft\.App/locations/[^/]+/containerappOperationStatuses/(?P<op>[^/]+)$"
-)
 REVISION_SUFFIX = re.compile(r"^[a-z](?:[a-z0-9]|-(?!-))*[a-z0-9]$|^[a-z]$")
 MAX_REVISION_NAME = 54
-NOW = "2025-01-01T00:00:00Z"
 
 
 def merge_patch(target: Any, patch: Any) -> Any:
@@ -60,49 +58,28 @@ def merge_patch(target: Any, patch: Any) -> Any:
     return result
 
 
-def _error(status: int, code: str, message: str) -> tuple[int, dict[str, str], dict]:
-    return status, {"x-ms-error-code": code}, {"error": {"code": code, "message": message}}
-
-
-def _invalid_secrets(secrets: list[dict[str, Any]] | None) -> tuple[int, dict[str, str], dict] | None:
-    for secret in secrets or []:
-        if not secret.get("value") and not (secret.get("keyVaultUrl") and secret.get("identity")):
-            return _error(
-                400,
-                "ContainerAppSecretInvalid",
-                f"Invalid Request: Container app secret(s) with name(s) '{secret.get('name')}' are invalid: "
-                "value or keyVaultUrl and identity should be provided.",
-            )
-    return None
-
-
-def _without_secret_values(app: dict) -> dict:
-    shown = copy.deepcopy(app)
-    configuration = shown["properties"].get("configuration") or {}
-    configuration["secrets"] = [
-        {k: v for k, v in secret.items() if k != "value"} for secret in configuration.get("secrets") or []
-    ]
-    return shown
-
-
-class FakeContainerApps(FakeTransport):
+class FakeContainerApps(ContainerAppsJobs, FakeTransport):
     """A FakeTransport that is also the Container Apps service: `apps[(rg, name)]` is each app as the service
-    stores it (secret values included), `revisions[(rg, name)]` its revisions, oldest first."""
+    stores it (secret values included), `revisions[(rg, name)]` its revisions, oldest first; and its Jobs
+    (ContainerAppsJobs: `jobs`, `job_executions`, `job_operations`)."""
 
     def __init__(self, polls_before_done: int = 1) -> None:
-        super().__init__()
+        FakeTransport.__init__(self)
+        ContainerAppsJobs.__init__(self)
         self.apps: dict[tuple[str, str], dict[str, Any]] = {}
         self.revisions: dict[tuple[str, str], list[dict[str, Any]]] = {}
         self.operations: dict[str, dict[str, Any]] = {}
         self.polls_before_done = polls_before_done
         self.fail_patch: tuple[int, str, str] | None = None  # (status, code, message) to answer the next PATCH
-        self.jobs: dict[tuple[str, str], dict[str, Any]] = {}  # as stored, secret values included
-        self.job_executions: dict[tuple[str, str], list[dict[str, Any]]] = {}  # oldest first
-        self.job_operations: dict[str, dict[str, Any]] = {}
         # The service has been seen to accept a revision name it then does not create (Azure/aca-review-apps#40).
         self.ignore_revision_suffix = False
         self._operation_ids = itertools.count(1)
         install_routes(self)
+        install_job_routes(self)
+
+    def new_operation_id(self) -> str:
+        """One sequence for the apps' and the Jobs' operations, as one service hands them out."""
+        return f"{next(self._operation_ids):08d}-0000-0000-0000-000000000000"
 
     # -- arranging state -------------------------------------------------------------
     def add_app(
@@ -198,13 +175,13 @@ class FakeContainerApps(FakeTransport):
         }
 
     # -- the service's behaviour -------------------------------------------------------
-    def patch_app(self, key: tuple[str, str], body: dict[str, Any]) -> tuple[int, dict[str, str], Any]:
+    def patch_app(self, key: tuple[str, str], body: dict[str, Any]) -> Answer:
         if self.fail_patch:
             status, code, message = self.fail_patch
             self.fail_patch = None
-            return _error(status, code, message)
+            return arm_error(status, code, message)
         app = self.apps[key]
-        invalid = _invalid_secrets(((body.get("properties") or {}).get("configuration") or {}).get("secrets"))
+        invalid = invalid_secrets(((body.get("properties") or {}).get("configuration") or {}).get("secrets"))
         if invalid:
             return invalid
         template_patch = (body.get("properties") or {}).get("template")
@@ -215,7 +192,7 @@ class FakeContainerApps(FakeTransport):
                 suffix = f"r{len(self.revisions[key]) + 1:07d}"
             revision = f"{key[1]}--{suffix}"
             if not REVISION_SUFFIX.match(suffix) or len(revision) > MAX_REVISION_NAME:
-                return _error(
+                return arm_error(
                     400,
                     "ContainerAppInvalidRevisionName",
                     f"Revision name has an invalid value '{revision}'. A revision name must consist of lower case "
@@ -224,7 +201,7 @@ class FakeContainerApps(FakeTransport):
                     f"{MAX_REVISION_NAME} characters with the container app name.",
                 )
             if any(r["name"] == revision for r in self.revisions[key]):
-                return _error(400, "ContainerAppRevisionAlreadyExists", f"Revision '{revision}' already exists.")
+                return arm_error(400, "ContainerAppRevisionAlreadyExists", f"Revision '{revision}' already exists.")
 
         read_only = {"provisioningState", "latestRevisionName", "latestReadyRevisionName", "latestRevisionFqdn"}
         patched = merge_patch(app, body)
@@ -242,21 +219,18 @@ class FakeContainerApps(FakeTransport):
             self.revisions[key].append(self._revision(patched, revision))
         self.apps[key] = patched
 
-        operation = f"{next(self._operation_ids):08d}-0000-0000-0000-000000000000"
+        operation = self.new_operation_id()
         self.operations[operation] = {"app": key, "polls_left": self.polls_before_done, "revision": revision}
         return 202, {"Location": self._operation_url(operation)}, None
 
     @staticmethod
     def _operation_url(operation: str) -> str:
-        return (
-            f"https://management.azure.com/subscriptions/{SUB}/providers/Microsoft.App/locations/{LOCATION}"
-            f"/containerappOperationResults/{operation}?api-version={API_VERSION}&azureAsyncOperation=false"
-        )
+        return operation_url("containerappOperationResults", operation, azure_async_operation=False)
 
-    def poll_operation(self, operation: str) -> tuple[int, dict[str, str], Any]:
+    def poll_operation(self, operation: str) -> Answer:
         state = self.operations.get(operation)
         if state is None:
-            return _error(404, "OperationNotFound", f"Operation {operation} not found.")
+            return arm_error(404, "OperationNotFound", f"Operation {operation} not found.")
         if state["polls_left"] > 0:
             state["polls_left"] -= 1
             return 202, {"Location": self._operation_url(operation)}, None
@@ -264,71 +238,7 @@ class FakeContainerApps(FakeTransport):
         app["properties"]["provisioningState"] = "Succeeded"
         if state["revision"]:
             app["properties"]["latestReadyRevisionName"] = state["revision"]
-        return 200, {}, _without_secret_values(app)
-
-    # -- Container Apps Jobs -----------------------------------------------------------
-    def put_job(self, key: tuple[str, str], body: dict[str, Any]) -> tuple[int, dict[str, str], Any]:
-        properties = body.get("properties") or {}
-        configuration = properties.get("configuration") or {}
-        invalid = _invalid_secrets(configuration.get("secrets"))
-        if invalid:
-            return invalid
-        defined = {secret.get("name") for secret in configuration.get("secrets") or []}
-        for container in (properties.get("template") or {}).get("containers") or []:
-            for env in container.get("env") or []:
-                if env.get("secretRef") and env["secretRef"] not in defined:
-                    return _error(
-                        400,
-                        "ContainerAppSecretRefNotFound",
-                        f"SecretRef '{env['secretRef']}' defined for container '{container.get('name')}' not found.",
-                    )
-        existed = key in self.jobs
-        job = copy.deepcopy(body)
-        job.update(
-            id=f"/subscriptions/{SUB}/resourceGroups/{key[0]}/providers/Microsoft.App/jobs/{key[1]}",
-            name=key[1],
-            type="Microsoft.App/jobs",
-            systemData={"createdAt": NOW, "createdBy": "dagster@example.com", "createdByType": "Application"},
-        )
-        job.setdefault("properties", {})["provisioningState"] = "InProgress"
-        self.jobs[key] = job
-        self.job_executions.setdefault(key, [])
-        operation = f"{next(self._operation_ids):08d}-0000-0000-0000-000000000000"
-        self.job_operations[operation] = {"job": key, "polls_left": self.polls_before_done}
-        url = (
-            f"https://management.azure.com/subscriptions/{SUB}/providers/Microsoft.App/locations/{LOCATION}"
-            f"/containerappOperationStatuses/{operation}?api-version={API_VERSION}&azureAsyncOperation=true"
-        )
-        return (200 if existed else 201), {"Azure-AsyncOperation": url}, _without_secret_values(job)
-
-    def poll_job_operation(self, operation: str) -> tuple[int, dict[str, str], Any]:
-        state = self.job_operations.get(operation)
-        if state is None:
-            return _error(404, "OperationNotFound", f"Operation {operation} not found.")
-        if state["polls_left"] > 0:
-            state["polls_left"] -= 1
-            return 200, {}, {"id": operation, "name": operation, "status": "InProgress", "startTime": NOW}
-        self.jobs[state["job"]]["properties"]["provisioningState"] = "Succeeded"
-        return 200, {}, {"id": operation, "name": operation, "status": "Succeeded", "startTime": NOW, "endTime": NOW}
-
-    def start_job(self, key: tuple[str, str]) -> tuple[int, dict[str, str], Any]:
-        executions = self.job_executions[key]
-        name = f"{key[1]}-{len(executions) + 1:07d}"
-        job_id = self.jobs[key]["id"]
-        executions.append(
-            {
-                "id": f"{job_id}/executions/{name}",
-                "name": name,
-                "type": "Microsoft.App/jobs/executions",
-                "properties": {
-                    "status": "Running",
-                    "startTime": NOW,
-                    "template": copy.deepcopy(self.jobs[key]["properties"].get("template")),
-                },
-            }
-        )
-        location = f"https://management.azure.com{job_id}/executions/{name}?api-version={API_VERSION}"
-        return 202, {"Location": location}, None
+        return 200, {}, without_secret_values(app)
 
 
 def install_routes(t: FakeContainerApps) -> None:
@@ -336,8 +246,8 @@ def install_routes(t: FakeContainerApps) -> None:
         key = (m["rg"], m["app"])
         return key if key in t.apps else None
 
-    def not_found(m) -> tuple[int, dict[str, str], dict]:
-        return _error(
+    def not_found(m) -> Answer:
+        return arm_error(
             404,
             "ResourceNotFound",
             f"The Resource 'Microsoft.App/containerApps/{m['app']}' under resource group '{m['rg']}' was not found.",
@@ -346,7 +256,7 @@ def install_routes(t: FakeContainerApps) -> None:
     @t.route("GET", APP_ROUTE + "$")
     def app_get(t, req, m, rec):
         key = known(m)
-        return (200, {}, _without_secret_values(t.apps[key])) if key else not_found(m)
+        return (200, {}, without_secret_values(t.apps[key])) if key else not_found(m)
 
     @t.route("PATCH", APP_ROUTE + "$")
     def app_patch(t, req, m, rec):
@@ -361,41 +271,3 @@ def install_routes(t: FakeContainerApps) -> None:
     @t.route("GET", OPERATION_ROUTE)
     def operation_get(t, req, m, rec):
         return t.poll_operation(m["op"])
-
-    def job_not_found(m) -> tuple[int, dict[str, str], dict]:
-        return _error(
-            404,
-            "ResourceNotFound",
-            f"The Resource 'Microsoft.App/jobs/{m['job']}' under resource group '{m['rg']}' was not found.",
-        )
-
-    @t.route("PUT", JOB_ROUTE + "$")
-    def job_put(t, req, m, rec):
-        return t.put_job((m["rg"], m["job"]), rec["json"] or {})
-
-    @t.route("GET", JOB_ROUTE + "$")
-    def job_get(t, req, m, rec):
-        key = (m["rg"], m["job"])
-        return (200, {}, _without_secret_values(t.jobs[key])) if key in t.jobs else job_not_found(m)
-
-    @t.route("GET", JOB_OPERATION_ROUTE)
-    def job_operation_get(t, req, m, rec):
-        return t.poll_job_operation(m["op"])
-
-    @t.route("POST", JOB_ROUTE + "/start$")
-    def job_start(t, req, m, rec):
-        key = (m["rg"], m["job"])
-        return t.start_job(key) if key in t.jobs else job_not_found(m)
-
-    @t.route("GET", JOB_ROUTE + "/executions$")
-    def job_executions_list(t, req, m, rec):
-        key = (m["rg"], m["job"])
-        return (200, {}, {"value": copy.deepcopy(t.job_executions[key])}) if key in t.jobs else job_not_found(m)
-
-    @t.route("GET", JOB_ROUTE + "/executions/(?P<execution>[^/]+)$")
-    def job_execution_get(t, req, m, rec):
-        key = (m["rg"], m["job"])
-        found = [e for e in t.job_executions.get(key, []) if e["name"] == m["execution"]]
-        if not found:
-            return _error(404, "ResourceNotFound", f"Job execution '{m['execution']}' was not found.")
-        return 200, {}, copy.deepcopy(found[0])

@@ -153,9 +153,3 @@ def replace_partitions(connection, rows_by_day: Mapping[dt.date, Iterable[Output
         cursor.execute("ROLLBACK")
         raise
     return written
-
-
-def count_rows(connection, day: dt.date) -> int:
-    cursor = connection.cursor()
-    cursor.execute(f'SELECT COUNT(*) FROM {qualified_name(*BATCH_OUTPUT_TABLE)} WHERE "PROMPT_DATE" = %s', (day,))
-    return int(cursor.fetchone()[0])

@@ -1,7 +1,4 @@
-"""Dagster glue for the model domain: source artifact -> registered version (with checks) -> production.
-
-(No `from __future__ import annotations`: Dagster reads the context type hint at definition time.)
-"""
+"""Dagster glue for the model domain: source artifact -> registered version (with checks) -> production."""
 
 import time
 from pathlib import Path

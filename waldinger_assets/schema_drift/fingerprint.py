@@ -14,7 +14,6 @@ by the same warehouse.
 from __future__ import annotations
 
 import hashlib
-import json
 from pathlib import Path
 
 from resources.snowflake_sql import quote_identifier
@@ -66,7 +65,3 @@ def database_fingerprints(connection, databases: list[str]) -> dict[str, str]:
 def baseline_fingerprint(path: Path) -> str:
     """The baseline's content hash ("missing" without one): accepting drift changes what the gate decides."""
     return hashlib.sha256(path.read_bytes()).hexdigest()[:16] if path.is_file() else "missing"
-
-
-def state_fingerprint(databases: dict[str, str], baseline: str) -> str:
-    return hashlib.sha256(json.dumps([databases, baseline], sort_keys=True).encode()).hexdigest()[:16]
