@@ -14,3 +14,8 @@ def write_jsonl(path: Path, items: Iterable[dict]) -> None:
         for item in items:
             handle.write(json.dumps(item, ensure_ascii=False) + "\n")
     os.replace(temporary, path)
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    with path.open(encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle if line.strip()]
