@@ -21,13 +21,8 @@ def _install() -> None:
         import azure.storage.blob
 
         from tests.fakes.azure_ml import FakeCredential, FakeTransport, block_real_network, install_routes
-        from tests.fakes.azure_ml_jobs import (
-            NODE_BLOB_DIR_VARIABLE,
-            NODE_REQUEST_LOG_VARIABLE,
-            DirectoryBlobs,
-            RequestLog,
-            install_blob_routes,
-        )
+        from tests.fakes.azure_ml_jobs import NODE_BLOB_DIR_VARIABLE, NODE_REQUEST_LOG_VARIABLE
+        from tests.fakes.blob_storage import DirectoryBlobs, RequestLog, install_blob_routes
     finally:
         sys.path.remove(repo_root)
 
