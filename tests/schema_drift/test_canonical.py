@@ -10,32 +10,31 @@ from waldinger_assets.schema_drift.diff import diff_snapshots
 from waldinger_assets.schema_drift.model import Snapshot
 from waldinger_assets.schema_drift.snapshot import build_objects
 
+TYPE_ALIASES = [
+    ("TEXT", "VARCHAR(16777216)"),
+    ("STRING", "VARCHAR(16777216)"),
+    ("VARCHAR", "VARCHAR(16777216)"),
+    ("VARCHAR(16777216)", "VARCHAR(16777216)"),
+    ("varchar(20)", "VARCHAR(20)"),
+    ("CHAR", "VARCHAR(1)"),
+    ("INT", "NUMBER(38,0)"),
+    ("INTEGER", "NUMBER(38,0)"),
+    ("BIGINT", "NUMBER(38,0)"),
+    ("NUMBER", "NUMBER(38,0)"),
+    ("NUMBER(38, 0)", "NUMBER(38,0)"),
+    ("DECIMAL(12,2)", "NUMBER(12,2)"),
+    ("DOUBLE", "FLOAT"),
+    ("REAL", "FLOAT"),
+    ("DATETIME", "TIMESTAMP_NTZ(9)"),
+    ("TIMESTAMP_NTZ", "TIMESTAMP_NTZ(9)"),
+    ("TIMESTAMP_TZ(3)", "TIMESTAMP_TZ(3)"),
+    ("BINARY", "BINARY(8388608)"),
+    ("VARBINARY(100)", "BINARY(100)"),
+    ("VARIANT", "VARIANT"),
+]
 
-@pytest.mark.parametrize(
-    ("written", "expected"),
-    [
-        ("TEXT", "VARCHAR(16777216)"),
-        ("STRING", "VARCHAR(16777216)"),
-        ("VARCHAR", "VARCHAR(16777216)"),
-        ("VARCHAR(16777216)", "VARCHAR(16777216)"),
-        ("varchar(20)", "VARCHAR(20)"),
-        ("CHAR", "VARCHAR(1)"),
-        ("INT", "NUMBER(38,0)"),
-        ("INTEGER", "NUMBER(38,0)"),
-        ("BIGINT", "NUMBER(38,0)"),
-        ("NUMBER", "NUMBER(38,0)"),
-        ("NUMBER(38, 0)", "NUMBER(38,0)"),
-        ("DECIMAL(12,2)", "NUMBER(12,2)"),
-        ("DOUBLE", "FLOAT"),
-        ("REAL", "FLOAT"),
-        ("DATETIME", "TIMESTAMP_NTZ(9)"),
-        ("TIMESTAMP_NTZ", "TIMESTAMP_NTZ(9)"),
-        ("TIMESTAMP_TZ(3)", "TIMESTAMP_TZ(3)"),
-        ("BINARY", "BINARY(8388608)"),
-        ("VARBINARY(100)", "BINARY(100)"),
-        ("VARIANT", "VARIANT"),
-    ],
-)
+
+@pytest.mark.parametrize(("written", "expected"), TYPE_ALIASES)
 def test_type_aliases_have_one_canonical_spelling(written: str, expected: str) -> None:
     assert str(canonical_type(written)) == expected
 
@@ -47,6 +46,59 @@ def test_information_schema_fields_win_over_the_written_type() -> None:
     assert str(canonical_type("TEXT", character_length=20)) == "VARCHAR(20)"
     assert str(canonical_type("NUMBER", numeric_precision=38, numeric_scale=0)) == "NUMBER(38,0)"
     assert str(canonical_type("TIMESTAMP_LTZ", datetime_precision=6)) == "TIMESTAMP_LTZ(6)"
+
+
+@pytest.mark.parametrize(("written", "expected"), TYPE_ALIASES)
+def test_element_types_of_a_structured_array_follow_the_alias_rules(written: str, expected: str) -> None:
+    assert str(canonical_type(f"ARRAY({written})")) == f"ARRAY({expected})"
+
+
+@pytest.mark.parametrize(
+    ("written", "expected"),
+    [
+        ("ARRAY(INT)", "ARRAY(NUMBER(38,0))"),
+        ("array(text)", "ARRAY(VARCHAR(16777216))"),
+        ("ARRAY(ARRAY(DATETIME))", "ARRAY(ARRAY(TIMESTAMP_NTZ(9)))"),
+        ("OBJECT(a INT, b STRING)", 'OBJECT("a" NUMBER(38,0),"b" VARCHAR(16777216))'),
+        ('OBJECT("a b" VARCHAR(10) NOT NULL)', 'OBJECT("a b" VARCHAR(10) NOT NULL)'),
+        (
+            "OBJECT(inner OBJECT(x DOUBLE), tags ARRAY(INT))",
+            'OBJECT("inner" OBJECT("x" FLOAT),"tags" ARRAY(NUMBER(38,0)))',
+        ),
+        ("MAP(VARCHAR, INT)", "MAP(VARCHAR(16777216),NUMBER(38,0))"),
+        ("MAP(NUMBER(10, 0), ARRAY(TEXT))", "MAP(NUMBER(10,0),ARRAY(VARCHAR(16777216)))"),
+        ("VECTOR(FLOAT, 256)", "VECTOR_FLOAT(256)"),
+        ("vector(int, 16)", "VECTOR_INT(16)"),
+        # semi-structured: no element types to keep
+        ("ARRAY", "ARRAY"),
+        ("OBJECT", "OBJECT"),
+    ],
+)
+def test_structured_types_keep_their_element_types_canonicalised(written: str, expected: str) -> None:
+    assert str(canonical_type(written)) == expected
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        ("ARRAY(INT)", "ARRAY(VARCHAR)"),
+        ("ARRAY(VARCHAR(10))", "ARRAY(VARCHAR(20))"),
+        ("ARRAY(INT)", "ARRAY"),
+        ("ARRAY(ARRAY(INT))", "ARRAY(ARRAY(TEXT))"),
+        ("OBJECT(a INT)", "OBJECT(a VARCHAR)"),
+        ("OBJECT(a INT)", "OBJECT(b INT)"),
+        ("OBJECT(a INT)", "OBJECT(a INT NOT NULL)"),
+        ("OBJECT(a INT, b INT)", "OBJECT(b INT, a INT)"),
+        ("MAP(VARCHAR, INT)", "MAP(VARCHAR, FLOAT)"),
+        ("MAP(VARCHAR, INT)", "MAP(INT, INT)"),
+        ("VECTOR(FLOAT, 256)", "VECTOR(INT, 256)"),
+        ("VECTOR(FLOAT, 256)", "VECTOR(FLOAT, 512)"),
+        # not parsed by sqlglot: kept as written rather than cut down to ARRAY
+        ("ARRAY(INT NOT NULL)", "ARRAY(VARCHAR NOT NULL)"),
+    ],
+)
+def test_different_element_types_are_different_types(first: str, second: str) -> None:
+    assert str(canonical_type(first)) != str(canonical_type(second))
 
 
 def test_view_text_formatting_is_not_drift() -> None:
