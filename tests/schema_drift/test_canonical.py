@@ -130,6 +130,18 @@ def test_defaults_are_compared_as_sql() -> None:
     assert canonical_default("0") != canonical_default("1")
 
 
+def test_unquoted_identifiers_in_defaults_resolve_to_upper_case() -> None:
+    assert canonical_default("my_seq.nextval") == canonical_default("MY_SEQ.NEXTVAL")
+    assert canonical_default("raw.sales.my_seq.nextval") == canonical_default("RAW.SALES.MY_SEQ.NEXTVAL")
+    assert canonical_default('"MY_SEQ".NEXTVAL') == canonical_default("my_seq.nextval")
+    assert canonical_default("'open'") != canonical_default("'OPEN'")
+
+
+def test_quoted_identifiers_in_defaults_keep_their_case() -> None:
+    assert canonical_default('"my_seq".nextval') != canonical_default("my_seq.nextval")
+    assert canonical_default("other_seq.nextval") != canonical_default("my_seq.nextval")
+
+
 def _snapshot(rows: dict) -> Snapshot:
     objects = build_objects("RAW", rows["schemas"], rows["tables"], rows["views"], rows["columns"])
     return Snapshot.of(["RAW"], objects)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
+from sqlglot.optimizer.normalize_identifiers import normalize_identifiers
 
 MAX_VARCHAR_LENGTH = 16_777_216
 DEFAULT_BINARY_LENGTH = 8_388_608
@@ -202,11 +203,7 @@ def _fallback_sql(sql: str) -> str:
     return " ".join("".join(cased).split()).rstrip(";").strip()
 
 
-def _normalized_expression(sql: str):
-    import sqlglot
-    from sqlglot import exp
-    from sqlglot.optimizer.normalize_identifiers import normalize_identifiers
-
+def _normalized_expression(sql: str) -> exp.Expression:
     statements = [s for s in sqlglot.parse(sql, read="snowflake") if s is not None]
     if len(statements) != 1:
         raise ValueError("expected one statement")
@@ -216,13 +213,22 @@ def _normalized_expression(sql: str):
         expression = expression.expression
     if expression is None:
         raise ValueError("no query")
-    # Unquoted identifiers resolve to upper case in Snowflake; quoted ones keep their case.
-    expression = normalize_identifiers(expression, dialect="snowflake")
+    expression = _resolved_identifiers(expression)
     for node in expression.find_all(exp.Paren):
         # Redundant parentheses around a whole predicate, e.g. WHERE (x > 0), are formatting.
         if isinstance(node.parent, (exp.Where, exp.Having)):
             node.replace(node.this)
     return expression
+
+
+def _resolved_identifiers(expression: exp.Expression) -> exp.Expression:
+    # Unquoted identifiers resolve to upper case in Snowflake; quoted ones keep their case.
+    return normalize_identifiers(expression, dialect="snowflake")
+
+
+def _printed(expression: exp.Expression) -> str:
+    """Identifiers always quoted (so "ORDERS" = orders), keywords upper-case, no comments."""
+    return expression.sql(dialect="snowflake", identify=True, comments=False)
 
 
 def canonical_sql(sql: str | None) -> str | None:
@@ -231,18 +237,16 @@ def canonical_sql(sql: str | None) -> str | None:
     if sql is None or not str(sql).strip():
         return None
     try:
-        expression = _normalized_expression(str(sql))
-        return expression.sql(dialect="snowflake", identify=True, comments=False)
+        return _printed(_normalized_expression(str(sql)))
     except Exception:  # sqlglot raises several error types; any failure falls back to text normalisation
         return _fallback_sql(str(sql))
 
 
 def canonical_default(default: str | None) -> str | None:
+    """A column default in the same spelling as view SQL: my_seq.nextval = MY_SEQ.NEXTVAL != "my_seq".nextval."""
     if default is None or not str(default).strip():
         return None
     try:
-        import sqlglot
-
-        return sqlglot.parse_one(str(default), read="snowflake").sql(dialect="snowflake", comments=False)
-    except Exception:
+        return _printed(_resolved_identifiers(sqlglot.parse_one(str(default), read="snowflake")))
+    except Exception:  # as in canonical_sql
         return _fallback_sql(str(default))
