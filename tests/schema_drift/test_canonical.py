@@ -111,6 +111,44 @@ def test_view_text_formatting_is_not_drift() -> None:
     assert len({canonical_sql(v) for v in variants}) == 1
 
 
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        ("select 1 from t where a = 1 and (b = 2)", "select 1 from t where a = 1 and b = 2"),
+        ("select 1 from t where (a = 1) or ((b = 2))", "select 1 from t where a = 1 or b = 2"),
+        ("select 1 from t where a and (b and c)", "select 1 from t where (a and b) and c"),
+        ("select 1 from t where (a and b) or (c and d)", "select 1 from t where a and b or c and d"),
+        ("select 1 from t where (a or b) or c", "select 1 from t where a or (b or c)"),
+        ("select 1 from t where x and (not y)", "select 1 from t where x and not y"),
+        (
+            "select 1 from t where x and (y between 1 and 2) and z",
+            "select 1 from t where x and y between 1 and 2 and z",
+        ),
+        ("select (a) + (1), (f(b)) * 2 from t", "select a + 1, f(b) * 2 from t"),
+        ("select case when (a > 0) then 1 end from t", "select case when a > 0 then 1 end from t"),
+        ("select 1 from t join u on (t.id = u.id)", "select 1 from t join u on t.id = u.id"),
+    ],
+)
+def test_redundant_parentheses_are_formatting(first: str, second: str) -> None:
+    assert canonical_sql(first) == canonical_sql(second)
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        ("select 1 from t where a = 1 and (b = 2 or c = 3)", "select 1 from t where a = 1 and b = 2 or c = 3"),
+        ("select 1 from t where (a or b) and c", "select 1 from t where a or b and c"),
+        ("select 1 from t where not (a and b)", "select 1 from t where not a and b"),
+        ("select 1 from t where not (a or b)", "select 1 from t where not a or b"),
+        ("select (a + b) * c from t", "select a + b * c from t"),
+        ("select a - (b - c) from t", "select a - b - c from t"),
+        ("select 1 from t where (a or b) = c", "select 1 from t where a or b = c"),
+    ],
+)
+def test_parentheses_that_group_are_kept(first: str, second: str) -> None:
+    assert canonical_sql(first) != canonical_sql(second)
+
+
 def test_quoted_lower_case_identifiers_are_different_names() -> None:
     assert canonical_sql('select "id" from orders') != canonical_sql("select id from orders")
 

@@ -6,7 +6,8 @@ Pure: plain values in, plain values out; no Snowflake, no Dagster. The rules:
   structured types (ARRAY(T), OBJECT(k T, ...), MAP(K, V)) are parsed with sqlglot and keep their element
   types, canonical by the same rules (ARRAY(INT) = ARRAY(NUMBER(38,0)) != ARRAY(VARCHAR));
 - SQL text (view definitions, column defaults): parsed with sqlglot's Snowflake dialect and printed back in one
-  style, so whitespace, comments, keyword case and the quoting of upper-case identifiers are not drift;
+  style, so whitespace, comments, keyword case, the quoting of upper-case identifiers and parentheses that do
+  not change grouping (WHERE (a) AND (b = 1)) are not drift;
 - comments: empty and missing are the same.
 """
 
@@ -51,6 +52,13 @@ _STRUCTURED_TYPES = {
     exp.DataType.Type.OBJECT: "OBJECT",
     exp.DataType.Type.STRUCT: "OBJECT",
 }
+
+# Parents whose own syntax delimits the parenthesised part on both sides: WHERE (...) GROUP BY,
+# CASE WHEN (...) THEN (...) END, ((...)).
+_DELIMITING_PARENTS = (exp.Where, exp.Having, exp.Qualify, exp.Case, exp.If, exp.Paren)
+# Operators that sqlglot models as functions (And, Or, RegexpLike, Collate, ...) are not atoms.
+_OPERATORS = (exp.Connector, exp.Binary, exp.Predicate, exp.Unary)
+_ATOMS = (exp.Column, exp.Literal, exp.Boolean, exp.Null, exp.Func, exp.Subquery, exp.Paren)
 
 
 @dataclass(frozen=True)
@@ -213,12 +221,33 @@ def _normalized_expression(sql: str) -> exp.Expression:
         expression = expression.expression
     if expression is None:
         raise ValueError("no query")
-    expression = _resolved_identifiers(expression)
-    for node in expression.find_all(exp.Paren):
-        # Redundant parentheses around a whole predicate, e.g. WHERE (x > 0), are formatting.
-        if isinstance(node.parent, (exp.Where, exp.Having)):
-            node.replace(node.this)
+    return _without_redundant_parentheses(_resolved_identifiers(expression))
+
+
+def _without_redundant_parentheses(expression: exp.Expression) -> exp.Expression:
+    """The expression without the parentheses that do not change how it groups: around a whole condition
+    (WHERE (a AND b)), around one predicate of an AND/OR chain (a AND (b = 1)), around a chain inside one of
+    higher or equal precedence ((a AND b) OR c), around a column, literal or function call, and doubled ones.
+    a AND (b OR c) and (a + b) * c keep theirs."""
+    # Innermost first, so ((x)) is seen as (x) by the time its outer pair is judged.
+    for paren in reversed(list(expression.find_all(exp.Paren, bfs=False))):
+        if _is_redundant(paren):
+            paren.replace(paren.this)
     return expression
+
+
+def _is_redundant(paren: exp.Paren) -> bool:
+    inner, parent = paren.this, paren.parent
+    if isinstance(parent, _DELIMITING_PARENTS) or (isinstance(parent, exp.Join) and paren.arg_key == "on"):
+        return True
+    if isinstance(inner, _ATOMS) and not isinstance(inner, _OPERATORS):
+        return True
+    if isinstance(parent, exp.And):
+        # AND binds tighter than OR: a AND (b OR c) needs its parentheses, a AND (b AND c) does not.
+        return not isinstance(inner, exp.Connector) or isinstance(inner, exp.And)
+    if isinstance(parent, exp.Or):
+        return not isinstance(inner, exp.Connector) or isinstance(inner, (exp.And, exp.Or))
+    return False
 
 
 def _resolved_identifiers(expression: exp.Expression) -> exp.Expression:

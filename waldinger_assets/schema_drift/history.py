@@ -16,7 +16,8 @@ from waldinger_assets.schema_drift.model import Snapshot
 
 CANONICAL_SQL_CACHE = "canonical_sql_cache.json"
 # Bump when canonical_sql changes its output, so cached canonical forms are recomputed.
-CANONICAL_SQL_VERSION = 1
+# 2: redundant parentheses inside AND/OR chains and around columns, literals and calls are dropped.
+CANONICAL_SQL_VERSION = 2
 
 
 class SchemaHistory:
