@@ -17,7 +17,7 @@ from pathlib import Path
 
 CANONICAL_SQL_CACHE = "canonical_sql_cache.json"
 # Bump when canonical_sql changes its output, so cached canonical forms are recomputed.
-CANONICAL_SQL_VERSION = 1
+CANONICAL_SQL_VERSION = 2
 LAST_ALERT = "last_drift_alert.json"
 SNAPSHOT, REPORT = "snapshot", "report"
 _SUFFIXES = {SNAPSHOT: ".snapshot.json.gz", REPORT: ".report.json"}

@@ -60,3 +60,98 @@ def test_accepting_one_database_keeps_the_others() -> None:
     accepted = accept(Snapshot.of(["DB"], [CUSTOMERS]), previous, databases=["DB"])
     assert set(accepted.objects) == {CUSTOMERS.key, other.key} and accepted.databases == ("DB", "OTHER")
     assert accepted.objects[other.key] is other
+
+
+def _baseline_with(tmp_path: Path, change) -> Path:
+    """A baseline file of ORDERS and CUSTOMERS, edited by `change(document)`."""
+    path = tmp_path / "baseline.json"
+    write_baseline(path, snap(ORDERS, CUSTOMERS))
+    document = json.loads(path.read_text())
+    change(document)
+    path.write_text(json.dumps(document))
+    return path
+
+
+def _orders(document: dict) -> dict:
+    return next(o for o in document["objects"] if o["name"] == "ORDERS")
+
+
+# Where each edited field sits, as the error names it.
+PLACES = {"column": "object DB.S.ORDERS, column CUSTOMER", "object": "object DB.S.ORDERS", "top": "top level"}
+
+
+def _set(place: str, field: str, value):
+    def change(document: dict) -> None:
+        target = {"column": _orders(document)["columns"][1], "object": _orders(document), "top": document}[place]
+        target[field] = value
+
+    return change
+
+
+@pytest.mark.parametrize(
+    ("place", "field", "value", "expected"),
+    [
+        ("column", "nullable", "false", "true or false"),
+        ("column", "nullable", 0, "true or false"),
+        ("column", "position", "2", "an integer"),
+        ("column", "position", True, "an integer"),
+        ("column", "position", 2.0, "an integer"),
+        ("column", "type", 12, "a string"),
+        ("column", "default", False, "a string or null"),
+        ("column", "comment", ["x"], "a string or null"),
+        ("object", "comment", 5, "a string or null"),
+        ("object", "object_type", None, "a string"),
+        ("object", "columns", {}, "a list"),
+        ("object", "definition", {"sql": "SELECT 1"}, "a string or null"),
+        ("top", "databases", "DB", "a list of strings"),
+        ("top", "databases", ["DB", 1], "a list of strings"),
+        ("top", "taken_at", 20250304, "a string or null"),
+    ],
+)
+def test_a_wrong_field_type_names_the_file_the_object_the_field_and_the_fix(
+    tmp_path: Path, place: str, field: str, value, expected: str
+) -> None:
+    path = _baseline_with(tmp_path, _set(place, field, value))
+    with pytest.raises(BaselineError) as raised:
+        load_baseline(path)
+    message = str(raised.value)
+    assert message.startswith(f"The schema baseline {path} is not a valid baseline: {PLACES[place]}: field '{field}' ")
+    assert f"must be {expected}, not {json.dumps(value)}." in message
+    assert "Fix it in the file" in message and "re-record the baseline" in message
+    assert "`waldinger drift accept`" in message
+
+
+def test_a_missing_an_unknown_or_a_repeated_field_is_an_error(tmp_path: Path) -> None:
+    def drop_nullable(document: dict) -> None:
+        del _orders(document)["columns"][0]["nullable"]
+
+    def misspell_nullable(document: dict) -> None:
+        column = _orders(document)["columns"][0]
+        column["nulable"] = column.pop("nullable")
+
+    def repeat_a_column(document: dict) -> None:
+        _orders(document)["columns"].append(_orders(document)["columns"][0])
+
+    def repeat_an_object(document: dict) -> None:
+        document["objects"].append(_orders(document))
+
+    def add_a_string_object(document: dict) -> None:
+        document["objects"].append("DB.S.X")
+
+    cases = [
+        (drop_nullable, r"object DB\.S\.ORDERS, column ID: field 'nullable' is missing \(it must be true or false\)"),
+        (misspell_nullable, r"object DB\.S\.ORDERS, column ID: unknown field 'nulable'"),
+        (repeat_a_column, r"object DB\.S\.ORDERS: column ID appears more than once"),
+        (repeat_an_object, r"object DB\.S\.ORDERS appears more than once"),
+        (add_a_string_object, r'objects\[2\]: must be an object, not "DB\.S\.X"'),
+    ]
+    for change, message in cases:
+        with pytest.raises(BaselineError, match=rf"baseline\.json is not a valid baseline: {message}"):
+            load_baseline(_baseline_with(tmp_path, change))
+
+
+def test_a_baseline_that_is_not_a_json_object_is_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "baseline.json"
+    path.write_text("[]")
+    with pytest.raises(BaselineError, match=r"baseline\.json is not a valid baseline: the document must be an object"):
+        load_baseline(path)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
+
+from waldinger_assets.schema_drift.canonical import canonical_type
 from waldinger_assets.schema_drift.classify import type_change_severity
 from waldinger_assets.schema_drift.diff import CHANGE_KINDS, diff_snapshots
 from waldinger_assets.schema_drift.model import ColumnDefinition, ObjectDefinition, Snapshot
@@ -149,6 +152,42 @@ def test_type_widening_and_narrowing() -> None:
     assert type_change_severity("TIMESTAMP_NTZ(3)", "TIMESTAMP_NTZ(9)") == "non_breaking"
     assert type_change_severity("TIMESTAMP_NTZ(9)", "TIMESTAMP_TZ(9)") == "breaking"
     assert type_change_severity("NUMBER(38,0)", "VARCHAR(16777216)") == "breaking"
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "severity"),
+    [
+        ("ARRAY(INT)", "ARRAY(VARCHAR)", "breaking"),
+        ("ARRAY(VARCHAR(10))", "ARRAY(VARCHAR(20))", "non_breaking"),
+        ("ARRAY(VARCHAR(20))", "ARRAY(VARCHAR(10))", "breaking"),
+        ("ARRAY(INT)", "ARRAY", "breaking"),
+        ("OBJECT(a NUMBER(10,2), b TEXT)", "OBJECT(a NUMBER(12,2), b TEXT)", "non_breaking"),
+        ("OBJECT(a INT)", "OBJECT(a VARCHAR)", "breaking"),
+        ("OBJECT(a INT)", "OBJECT(b INT)", "breaking"),
+        ("OBJECT(a INT)", "OBJECT(a INT, b INT)", "breaking"),
+        ("OBJECT(a INT)", "OBJECT(a INT NOT NULL)", "breaking"),
+        ("OBJECT(a INT NOT NULL)", "OBJECT(a INT)", "non_breaking"),
+        ("OBJECT(o OBJECT(x VARCHAR(5)))", "OBJECT(o OBJECT(x VARCHAR(50)))", "non_breaking"),
+        ("MAP(VARCHAR, NUMBER(10,0))", "MAP(VARCHAR, FLOAT)", "non_breaking"),
+        ("MAP(VARCHAR, NUMBER(38,0))", "MAP(VARCHAR, FLOAT)", "breaking"),
+        ("VECTOR(FLOAT, 256)", "VECTOR(FLOAT, 512)", "breaking"),
+        ("VECTOR(FLOAT, 256)", "VECTOR(INT, 256)", "breaking"),
+    ],
+)
+def test_a_type_change_inside_a_structured_type_is_classified(before: str, after: str, severity: str) -> None:
+    def orders(tags_type: str) -> ObjectDefinition:
+        return table("ORDERS", col("ID"), col("TAGS", str(canonical_type(tags_type)), 2))
+
+    (change,) = diff_snapshots(snap(orders(before)), snap(orders(after)))
+    assert (change.change, change.column, change.severity) == ("type_changed", "TAGS", severity)
+
+
+def test_the_same_structured_type_spelled_differently_is_no_change() -> None:
+    def orders(tags_type: str) -> ObjectDefinition:
+        return table("ORDERS", col("ID"), col("TAGS", str(canonical_type(tags_type)), 2))
+
+    assert diff_snapshots(snap(orders("ARRAY(INT)")), snap(orders("array(NUMBER(38, 0))"))) == []
+    assert diff_snapshots(snap(orders("OBJECT(a TEXT)")), snap(orders("OBJECT(a VARCHAR(16777216))"))) == []
 
 
 def test_report_json_follows_the_contract_and_flags_contract_objects() -> None:

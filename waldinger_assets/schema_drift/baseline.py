@@ -8,7 +8,13 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-from waldinger_assets.schema_drift.model import Snapshot
+from waldinger_assets.schema_drift.model import Snapshot, SnapshotFormatError
+
+# `waldinger drift accept` reads the old baseline too, so an unreadable one has to go before it can be re-recorded.
+_RE_RECORD = (
+    "or delete the file and re-record the baseline from the current state with `waldinger drift accept` "
+    "(that accepts every pending change)"
+)
 
 
 class BaselineError(ValueError):
@@ -16,15 +22,22 @@ class BaselineError(ValueError):
 
 
 def load_baseline(path: Path) -> Snapshot | None:
-    """The baseline, or None when there is none yet."""
+    """The baseline, or None when there is none yet. Every field is checked: a hand-edited "nullable": "false"
+    is an error, not a true."""
     if not path.exists():
         return None
     try:
-        return Snapshot.from_json(json.loads(path.read_text()))
-    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as error:
+        document = json.loads(path.read_text())
+    except ValueError as error:  # not JSON, or not UTF-8
         raise BaselineError(
-            f"The schema baseline {path} is not a valid baseline ({error}). Restore it from git, or replace it "
-            "with the current state: `waldinger drift accept`."
+            f"The schema baseline {path} is not valid JSON ({error}). Restore it from git, {_RE_RECORD}."
+        ) from error
+    try:
+        return Snapshot.from_json(document)
+    except SnapshotFormatError as error:
+        raise BaselineError(
+            f"The schema baseline {path} is not a valid baseline: {error}. Fix it in the file (or restore the file "
+            f"from git), {_RE_RECORD}."
         ) from error
 
 

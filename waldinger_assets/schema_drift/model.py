@@ -1,5 +1,6 @@
 """What a schema snapshot holds: the canonical definition of every database, schema, table and view, each
-with a content hash. Pure data with a stable JSON form (the baseline file and the snapshot history use it)."""
+with a content hash. Pure data with a stable JSON form (the baseline file and the snapshot history use it);
+reading that form checks every field, since the baseline is a file people edit and merge by hand."""
 
 from __future__ import annotations
 
@@ -14,6 +15,65 @@ DATABASE = "DATABASE"
 SCHEMA = "SCHEMA"
 TABLE = "TABLE"
 VIEW = "VIEW"
+
+_REQUIRED = object()
+_JSON_TYPE_NAMES = {str: "a string", bool: "true or false", int: "an integer", list: "a list", dict: "an object"}
+_COLUMN_FIELDS = frozenset({"name", "type", "nullable", "default", "position", "comment"})
+_OBJECT_FIELDS = frozenset(
+    {"database", "schema", "name", "object_type", "table_kind", "comment", "definition", "hash", "columns"}
+)
+_SNAPSHOT_FIELDS = frozenset({"format", "databases", "taken_at", "objects"})
+_NAME_FIELDS = ("database", "schema", "name")
+
+
+class SnapshotFormatError(ValueError):
+    """A snapshot document with a missing, unknown or mistyped field. `places` say where, outermost first
+    ("object DB.S.T", "column ID"); they are added on the way out, so reading a valid document pays nothing."""
+
+    def __init__(self, problem: str, places: tuple[str, ...] = ()) -> None:
+        super().__init__(f"{', '.join(places)}: {problem}" if places else problem)
+        self.problem = problem
+        self.places = places
+
+    def within(self, place: str) -> SnapshotFormatError:
+        return SnapshotFormatError(self.problem, (place, *self.places))
+
+
+def _expected(expected: type, nullable: bool) -> str:
+    return _JSON_TYPE_NAMES[expected] + (" or null" if nullable else "")
+
+
+def _field(data: dict, name: str, expected: type, *, nullable: bool = False, default=_REQUIRED):
+    """`data[name]`, checked to be of the JSON type `expected` (or null, when `nullable`)."""
+    if name not in data:
+        if default is _REQUIRED:
+            raise SnapshotFormatError(f"field '{name}' is missing (it must be {_expected(expected, nullable)})")
+        return default
+    value = data[name]
+    if value is None and nullable:
+        return None
+    # In Python a bool is an int; in the file, true is not a position.
+    if not isinstance(value, expected) or (isinstance(value, bool) and expected is not bool):
+        raise SnapshotFormatError(f"field '{name}' must be {_expected(expected, nullable)}, not {json.dumps(value)}")
+    return value
+
+
+def _json_object(value, known_fields: frozenset[str]) -> dict:
+    if not isinstance(value, dict):
+        raise SnapshotFormatError(f"must be an object, not {json.dumps(value)}")
+    if not value.keys() <= known_fields:
+        unknown = sorted(value.keys() - known_fields)
+        raise SnapshotFormatError(f"unknown field '{unknown[0]}' (the fields are {', '.join(sorted(known_fields))})")
+    return value
+
+
+def _place(kind: str, plural: str, index: int, data, name_fields: tuple[str, ...]) -> str:
+    """Where an entry of a list sits, for errors: by its name when that is readable ("column ID"), else by
+    its index ("columns[3]")."""
+    parts = [data.get(field, "") for field in name_fields] if isinstance(data, dict) else [None]
+    if all(isinstance(part, str) for part in parts) and any(parts):
+        return f"{kind} {'.'.join(part for part in parts if part)}"
+    return f"{plural}[{index}]"
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,13 +97,14 @@ class ColumnDefinition:
 
     @classmethod
     def from_json(cls, data: dict) -> ColumnDefinition:
+        data = _json_object(data, _COLUMN_FIELDS)
         return cls(
-            name=data["name"],
-            data_type=data["type"],
-            nullable=data["nullable"],
-            default=data.get("default"),
-            position=data["position"],
-            comment=data.get("comment"),
+            name=_field(data, "name", str),
+            data_type=_field(data, "type", str),
+            nullable=_field(data, "nullable", bool),
+            default=_field(data, "default", str, nullable=True, default=None),
+            position=_field(data, "position", int),
+            comment=_field(data, "comment", str, nullable=True, default=None),
         )
 
 
@@ -109,15 +170,27 @@ class ObjectDefinition:
 
     @classmethod
     def from_json(cls, data: dict) -> ObjectDefinition:
+        """The stored hash is recomputed, not trusted."""
+        data = _json_object(data, _OBJECT_FIELDS)
+        _field(data, "hash", str, default="")
+        columns: dict[str, ColumnDefinition] = {}
+        for index, entry in enumerate(_field(data, "columns", list, default=[])):
+            try:
+                column = ColumnDefinition.from_json(entry)
+            except SnapshotFormatError as error:
+                raise error.within(_place("column", "columns", index, entry, ("name",))) from None
+            if column.name in columns:
+                raise SnapshotFormatError(f"column {column.name} appears more than once")
+            columns[column.name] = column
         return cls(
-            database=data["database"],
-            schema=data.get("schema", ""),
-            name=data.get("name", ""),
-            object_type=data["object_type"],
-            table_kind=data.get("table_kind"),
-            comment=data.get("comment"),
-            definition=data.get("definition"),
-            columns=tuple(ColumnDefinition.from_json(c) for c in data.get("columns", ())),
+            database=_field(data, "database", str),
+            schema=_field(data, "schema", str, default=""),
+            name=_field(data, "name", str, default=""),
+            object_type=_field(data, "object_type", str),
+            table_kind=_field(data, "table_kind", str, nullable=True, default=None),
+            comment=_field(data, "comment", str, nullable=True, default=None),
+            definition=_field(data, "definition", str, nullable=True, default=None),
+            columns=tuple(columns.values()),
         ).with_hashes()
 
 
@@ -200,10 +273,30 @@ class Snapshot:
 
     @classmethod
     def from_json(cls, data: dict) -> Snapshot:
-        if data.get("format") != SNAPSHOT_FORMAT:
-            raise ValueError(f"unsupported snapshot format {data.get('format')!r} (expected {SNAPSHOT_FORMAT})")
-        return cls.of(
-            data["databases"],
-            (ObjectDefinition.from_json(o) for o in data["objects"]),
-            taken_at=data.get("taken_at"),
-        )
+        """The snapshot a document holds; SnapshotFormatError names the first field that is missing, unknown or
+        of the wrong type, and where it is."""
+        if not isinstance(data, dict):
+            raise SnapshotFormatError(f"the document must be an object, not {json.dumps(data)}")
+        try:
+            _json_object(data, _SNAPSHOT_FIELDS)
+            if data.get("format") != SNAPSHOT_FORMAT:
+                raise SnapshotFormatError(
+                    f"unsupported snapshot format {json.dumps(data.get('format'))} (expected {SNAPSHOT_FORMAT})"
+                )
+            databases = data.get("databases")
+            if not isinstance(databases, list) or not all(isinstance(database, str) for database in databases):
+                raise SnapshotFormatError(f"field 'databases' must be a list of strings, not {json.dumps(databases)}")
+            entries = _field(data, "objects", list)
+            taken_at = _field(data, "taken_at", str, nullable=True, default=None)
+        except SnapshotFormatError as error:
+            raise error.within("top level") from None
+        objects: dict[tuple[str, str, str], ObjectDefinition] = {}
+        for index, entry in enumerate(entries):
+            try:
+                obj = ObjectDefinition.from_json(entry)
+            except SnapshotFormatError as error:
+                raise error.within(_place("object", "objects", index, entry, _NAME_FIELDS)) from None
+            if obj.key in objects:
+                raise SnapshotFormatError(f"object {obj.full_name} appears more than once")
+            objects[obj.key] = obj
+        return cls(tuple(databases), objects, taken_at=taken_at)
