@@ -26,8 +26,8 @@ from resources.warehouse import embedded_warehouse
 from waldinger_assets.demo_warehouse.catalog import DATABASE_LAYOUT, build_catalog
 from waldinger_assets.demo_warehouse.seed import seed
 from waldinger_assets.schema_drift.metadata import CountingCursor, take_snapshot
-from waldinger_assets.schema_drift.model import ColumnDefinition, ObjectDefinition, Snapshot
 from waldinger_assets.schema_drift.report import build_report
+from waldinger_assets.schema_drift.schema_objects import ColumnDefinition, ObjectDefinition, Snapshot
 
 TYPES = (
     "NUMBER(38,0)",

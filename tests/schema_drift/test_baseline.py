@@ -10,7 +10,7 @@ import pytest
 from tests.schema_drift.test_diff import ORDERS, col, snap, table
 from waldinger_assets.schema_drift.baseline import BaselineError, accept, load_baseline, write_baseline
 from waldinger_assets.schema_drift.diff import diff_snapshots
-from waldinger_assets.schema_drift.model import ObjectDefinition, Snapshot
+from waldinger_assets.schema_drift.schema_objects import ObjectDefinition, Snapshot
 
 CUSTOMERS = table("CUSTOMERS", col("ID"), col("NAME", "VARCHAR(100)", 2))
 

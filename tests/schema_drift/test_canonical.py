@@ -7,7 +7,7 @@ import pytest
 from tests.fixtures.snowflake_rows import embedded_rows, real_snowflake_rows
 from waldinger_assets.schema_drift.canonical import canonical_default, canonical_sql, canonical_type
 from waldinger_assets.schema_drift.diff import diff_snapshots
-from waldinger_assets.schema_drift.model import Snapshot
+from waldinger_assets.schema_drift.schema_objects import Snapshot
 from waldinger_assets.schema_drift.snapshot import build_objects
 
 TYPE_ALIASES = [

@@ -7,8 +7,8 @@ import pytest
 from waldinger_assets.schema_drift.canonical import canonical_type
 from waldinger_assets.schema_drift.classify import type_change_severity
 from waldinger_assets.schema_drift.diff import CHANGE_KINDS, diff_snapshots
-from waldinger_assets.schema_drift.model import ColumnDefinition, ObjectDefinition, Snapshot
 from waldinger_assets.schema_drift.report import build_report
+from waldinger_assets.schema_drift.schema_objects import ColumnDefinition, ObjectDefinition, Snapshot
 
 
 def col(name, data_type="NUMBER(38,0)", position=1, nullable=True, default=None, comment=None):

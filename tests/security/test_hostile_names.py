@@ -33,8 +33,8 @@ from waldinger_assets.schema_drift.assets import (
 )
 from waldinger_assets.schema_drift.baseline import accept, load_baseline, write_baseline
 from waldinger_assets.schema_drift.metadata import take_snapshot
-from waldinger_assets.schema_drift.model import Snapshot
 from waldinger_assets.schema_drift.report import build_report
+from waldinger_assets.schema_drift.schema_objects import Snapshot
 from waldinger_assets.schema_drift.snapshot import build_objects
 
 DATABASE = "HOSTILE"

@@ -29,9 +29,9 @@ from waldinger_assets.schema_drift.alerting import alert_on_breaking_drift
 from waldinger_assets.schema_drift.baseline import load_baseline
 from waldinger_assets.schema_drift.gate import blocking_changes
 from waldinger_assets.schema_drift.metadata import take_snapshot
-from waldinger_assets.schema_drift.model import Snapshot
 from waldinger_assets.schema_drift.names import CONTRACT_CHECK, DRIFT_REPORT_KEY, SNAPSHOT_KEY, WAREHOUSE_CHECK
 from waldinger_assets.schema_drift.report import DriftReport, build_report
+from waldinger_assets.schema_drift.schema_objects import Snapshot
 from waldinger_assets.warehouse_retries import warehouse_retry_policy
 
 __all__ = ["CONTRACT_CHECK", "DRIFT_REPORT_KEY", "SNAPSHOT_KEY", "WAREHOUSE_CHECK"]

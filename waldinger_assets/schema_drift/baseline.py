@@ -8,7 +8,7 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-from waldinger_assets.schema_drift.model import Snapshot, SnapshotFormatError
+from waldinger_assets.schema_drift.schema_objects import Snapshot, SnapshotFormatError
 
 # `waldinger drift accept` reads the old baseline too, so an unreadable one has to go before it can be re-recorded.
 _RE_RECORD = (

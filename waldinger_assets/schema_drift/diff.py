@@ -20,7 +20,7 @@ from waldinger_assets.schema_drift.classify import (
     nullability_change_severity,
     type_change_severity,
 )
-from waldinger_assets.schema_drift.model import ColumnDefinition, ObjectDefinition, Snapshot
+from waldinger_assets.schema_drift.schema_objects import ColumnDefinition, ObjectDefinition, Snapshot
 
 CHANGE_KINDS = (
     "object_added",

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from resources.snowflake_sql import quote_identifier
-from waldinger_assets.schema_drift.model import Snapshot
+from waldinger_assets.schema_drift.schema_objects import Snapshot
 from waldinger_assets.schema_drift.snapshot import build_objects
 
 INFORMATION_SCHEMA_TOO_LARGE = 90030  # "Information schema query returned too much data"

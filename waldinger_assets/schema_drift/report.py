@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from waldinger_assets.schema_drift.classify import BREAKING, COSMETIC, NON_BREAKING
 from waldinger_assets.schema_drift.diff import Change, diff_snapshots
-from waldinger_assets.schema_drift.model import Snapshot
+from waldinger_assets.schema_drift.schema_objects import Snapshot
 
 MARKDOWN_ROW_LIMIT = 200
 

@@ -14,7 +14,7 @@ from waldinger_assets.schema_drift.canonical import (
     canonical_sql,
     canonical_type,
 )
-from waldinger_assets.schema_drift.model import (
+from waldinger_assets.schema_drift.schema_objects import (
     DATABASE,
     SCHEMA,
     TABLE,
