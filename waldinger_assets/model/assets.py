@@ -138,7 +138,7 @@ def artifact_hash_matches(
     blocking=True,
     description="The registered version loads and answers a chat prompt, the same reply twice (greedy).",
 )
-def model_loads_and_answers(
+def model_loads_and_answers_deterministically(
     context: AssetCheckExecutionContext, model_registry: ModelRegistryResource
 ) -> AssetCheckResult:
     registry, version = _registered(context, model_registry)
