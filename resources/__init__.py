@@ -10,6 +10,8 @@ def build_resources() -> dict[str, Any]:
 
     In prod a missing setting raises SettingsError here, at definitions load, naming the variable to set.
     """
+    # Imported here, not at the top: this __init__ runs on every `import resources.<module>`, and the resource
+    # modules import Dagster; the embedded warehouse server process and `waldinger --help` need none of it.
     from resources import environment
     from resources.alerts import alerts_resource
     from resources.batch_files import batch_files_resource
@@ -39,7 +41,7 @@ def asset_values_io_manager():
     from resources import environment
 
     storage = environment.asset_value_storage()
-    if storage.adls2_account:
+    if storage.adls2_account:  # dagster_azure and the Azure SDK load only for ADLS2 storage (prod)
         from dagster_azure.adls2 import ADLS2DefaultAzureCredential, ADLS2Resource
 
         from resources.asset_values_adls2 import ADLS2AssetValuesIOManager

@@ -400,7 +400,7 @@ def sensor_interval_seconds() -> int:
 def daily_batch_cron() -> str:
     """When the daily batch runs the day that just ended (WALDINGER_DAILY_BATCH_CRON, UTC; 00:30 by default)."""
     raw = os.environ.get("WALDINGER_DAILY_BATCH_CRON", "30 0 * * *").strip()
-    from resources.dagster_internals import is_valid_cron_string
+    from resources.dagster_internals import is_valid_cron_string  # imports Dagster; the CLI reads settings without it
 
     if not is_valid_cron_string(raw):
         raise SettingsError(f"WALDINGER_DAILY_BATCH_CRON={raw!r} is not a cron expression; e.g. '30 0 * * *'.")

@@ -8,6 +8,7 @@ from dagster import ConfigurableResource
 from pydantic import Field
 
 from resources import environment
+from resources.schema_history import SchemaHistory
 
 
 class SchemaDriftSettings(ConfigurableResource):
@@ -18,8 +19,6 @@ class SchemaDriftSettings(ConfigurableResource):
     dagster_ui_url: str = Field(description="Base URL of the Dagster UI, for links in alerts.")
 
     def history(self):
-        from resources.schema_history import SchemaHistory
-
         return SchemaHistory(Path(self.history_dir))
 
 

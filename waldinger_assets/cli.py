@@ -11,6 +11,17 @@ import sys
 import time
 from collections.abc import Sequence
 
+from resources import environment
+from resources.embedded_warehouse import control
+from waldinger_assets.demo_warehouse.seed import seed
+from waldinger_assets.schema_drift.baseline import BaselineError, accept, load_baseline, write_baseline
+from waldinger_assets.schema_drift.metadata import take_snapshot
+from waldinger_assets.schema_drift.report import build_report
+from waldinger_runtime.artifact import ArtifactError
+
+# The project modules imported inside the commands below import Dagster at their module level; they load when a
+# command needs them, so `waldinger --help` does not load Dagster.
+
 EXIT_OK = 0
 EXIT_BREAKING = 1  # `drift report`: breaking changes exist
 EXIT_ERROR = 2
@@ -29,9 +40,6 @@ def _print_status(status, as_json: bool) -> None:
 
 
 def _warehouse(args: argparse.Namespace) -> int:
-    from resources import environment
-    from resources.embedded_warehouse import control
-
     if environment.current_environment() is not environment.Environment.LOCAL:
         raise environment.SettingsError(
             f"`waldinger warehouse {args.action}` manages the embedded warehouse of the local environment; in prod "
@@ -54,9 +62,7 @@ def _warehouse(args: argparse.Namespace) -> int:
 
 
 def _seed(args: argparse.Namespace) -> int:
-    from resources import environment
     from resources.warehouse import embedded_warehouse
-    from waldinger_assets.demo_warehouse.seed import seed
 
     warehouse = embedded_warehouse(environment.data_dir())
     started = time.monotonic()
@@ -81,10 +87,8 @@ def _seed(args: argparse.Namespace) -> int:
 
 
 def _current_snapshot(databases_option: str | None):
-    from resources import environment
     from resources.schema_drift import schema_drift_settings
     from resources.warehouse import warehouse_resource
-    from waldinger_assets.schema_drift.metadata import take_snapshot
 
     settings = schema_drift_settings()
     databases = [d.strip() for d in databases_option.split(",") if d.strip()] if databases_option else None
@@ -105,9 +109,6 @@ def _baseline_path(option: str | None, settings):
 
 
 def _drift(args: argparse.Namespace) -> int:
-    from waldinger_assets.schema_drift.baseline import accept, load_baseline, write_baseline
-    from waldinger_assets.schema_drift.report import build_report
-
     snapshot, settings, _ = _current_snapshot(args.databases)
     baseline_path = _baseline_path(args.baseline, settings)
     baseline = load_baseline(baseline_path)
@@ -204,7 +205,6 @@ def _model(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from resources import environment
     from resources.serving import local_endpoint
 
     if environment.current_environment() is not environment.Environment.LOCAL:
@@ -278,19 +278,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from resources.embedded_warehouse.control import WarehouseError
-    from resources.environment import SettingsError
     from resources.model_registry.embedded import RegistryError
     from resources.serving.artifacts import DeploymentError
     from waldinger_assets.model.promotion import PromotionError
-    from waldinger_assets.schema_drift.baseline import BaselineError
-    from waldinger_runtime.artifact import ArtifactError
 
     try:
         return args.handler(args)
     except (
-        SettingsError,
-        WarehouseError,
+        environment.SettingsError,
+        control.WarehouseError,
         BaselineError,
         LookupError,
         ArtifactError,

@@ -17,6 +17,8 @@ import os
 from collections import OrderedDict
 from pathlib import Path
 
+from resources.snowflake_sql import quote_identifier  # DuckDB quotes identifiers the same way
+
 HEALTH_PATH = "/waldinger/health"
 GLOBAL_CATALOG_FILE = "_fs_global.duckdb"
 # fakesnow keeps every query's result (for result-by-query-id lookups) for the life of the process; a server
@@ -91,8 +93,6 @@ def serve(data_dir: Path, host: str, port: int) -> None:
     import fakesnow.server as fakesnow_server
     import uvicorn
     from starlette.responses import JSONResponse
-
-    from resources.snowflake_sql import quote_identifier  # DuckDB quotes identifiers the same way
 
     answer_data_errors_like_snowflake()
     instance = open_persistent_instance(data_dir / "databases")

@@ -9,6 +9,8 @@ from dagster import ConfigurableResource, EnvVar
 from pydantic import Field
 
 from resources import environment
+from resources.model_registry.azure import AzureMLModelRegistry
+from resources.model_registry.embedded import EmbeddedModelRegistry
 
 
 class ModelRegistryResource(ConfigurableResource):
@@ -22,8 +24,6 @@ class EmbeddedModelRegistryResource(ModelRegistryResource):
     root: str = Field(description="Folder of the embedded registry.")
 
     def registry(self):
-        from resources.model_registry.embedded import EmbeddedModelRegistry
-
         return EmbeddedModelRegistry(Path(self.root))
 
 
@@ -34,8 +34,6 @@ class AzureMLModelRegistryResource(ModelRegistryResource):
     download_dir: str = Field(description="Where registered versions are downloaded to be verified.")
 
     def registry(self):
-        from resources.model_registry.azure import AzureMLModelRegistry
-
         return AzureMLModelRegistry.connect(
             subscription_id=self.subscription_id,
             resource_group=self.resource_group,

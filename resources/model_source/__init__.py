@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from dagster import ConfigurableResource
 from pydantic import Field
 
 from resources import environment
+from resources.model_source.fetch import describe as describe_source
+from resources.model_source.fetch import fetch_source
 
 
 class ModelSourceResource(ConfigurableResource):
@@ -14,16 +18,10 @@ class ModelSourceResource(ConfigurableResource):
     cache_dir: str = Field(description="Where built or downloaded artifacts are kept.")
 
     def fetch(self):
-        from pathlib import Path
-
-        from resources.model_source.fetch import fetch_source
-
         return fetch_source(self.kind, self.value, Path(self.cache_dir))
 
     def describe(self) -> str:
-        from resources.model_source.fetch import describe
-
-        return describe(self.kind, self.value)
+        return describe_source(self.kind, self.value)
 
 
 def model_source_resource() -> ModelSourceResource:

@@ -5,13 +5,23 @@ through Dagster Pipes for batch. The same registered artifact goes to both (reso
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
-from dagster import ConfigurableResource, EnvVar
+from dagster import ConfigurableResource, EnvVar, PipesSubprocessClient
 from pydantic import Field
 
 from resources import environment
+from resources.background_process import get_json, import_root
+from resources.serving import local_endpoint
 from resources.serving.artifacts import RealtimeDeployment, ServedArtifact, ServedVersion
+from resources.serving.azureml_batch import (
+    batch_command,
+    connect_blob_service,
+    connect_ml_client,
+    run_batch_on_azureml,
+)
+from resources.serving.container_apps import connect, deploy_version, served_version
 
 
 class RealtimeDeploymentResource(ConfigurableResource):
@@ -39,8 +49,6 @@ class LocalRealtimeEndpointResource(RealtimeDeploymentResource):
     engine: str = Field(default="auto", description="auto, transformers or vllm")
 
     def deploy(self, artifact: ServedArtifact) -> RealtimeDeployment:
-        from resources.serving import local_endpoint
-
         status, restarted = local_endpoint.start(
             Path(self.data_dir), artifact, port=self.port, engine=self.engine, api_key=self.api_key
         )
@@ -54,9 +62,6 @@ class LocalRealtimeEndpointResource(RealtimeDeploymentResource):
         )
 
     def served(self) -> ServedVersion:
-        from resources.background_process import get_json
-        from resources.serving import local_endpoint
-
         status = local_endpoint.status(Path(self.data_dir))
         if not status.running:
             return ServedVersion()
@@ -76,13 +81,9 @@ class ContainerAppsRealtimeResource(RealtimeDeploymentResource):
     container_name: str = "vllm"
 
     def _client(self):
-        from resources.serving.container_apps import connect
-
         return connect(self.subscription_id)
 
     def deploy(self, artifact: ServedArtifact) -> RealtimeDeployment:
-        from resources.serving.container_apps import deploy_version
-
         deployment = deploy_version(
             self._client(),
             self.resource_group,
@@ -103,8 +104,6 @@ class ContainerAppsRealtimeResource(RealtimeDeploymentResource):
         )
 
     def served(self) -> ServedVersion:
-        from resources.serving.container_apps import served_version
-
         served = served_version(self._client(), self.resource_group, self.app_name, self.container_name)
         return ServedVersion(
             model=served["model"], version=served["version"], sha256=served["sha256"], url=served["url"]
@@ -130,12 +129,6 @@ class LocalBatchComputeResource(BatchComputeResource):
     def run_job(
         self, context, *, artifact: ServedArtifact, requests_file: Path, output_file: Path, fingerprint: str
     ) -> dict:
-        import sys
-
-        from dagster import PipesSubprocessClient
-
-        from resources.background_process import import_root
-
         command = [
             sys.executable,
             "-m",
@@ -174,13 +167,6 @@ class AzureMLBatchComputeResource(BatchComputeResource):
     def run_job(
         self, context, *, artifact: ServedArtifact, requests_file: Path, output_file: Path, fingerprint: str
     ) -> dict:
-        from resources.serving.azureml_batch import (
-            batch_command,
-            connect_blob_service,
-            connect_ml_client,
-            run_batch_on_azureml,
-        )
-
         command = batch_command(
             model_uri=artifact.model_uri,
             requests_file=requests_file,

@@ -19,7 +19,7 @@ from waldinger_assets.model.assets import (
     HASH_CHECK,
     PRODUCTION_MODEL_KEY,
     artifact_hash_matches,
-    model_loads_and_answers,
+    model_loads_and_answers_deterministically,
     model_source,
     production_model,
     registered_model,
@@ -34,7 +34,7 @@ def model_graph(tmp_path: Path):
     data_dir = tmp_path / "data"
     definitions = Definitions(
         assets=[model_source, registered_model, production_model],
-        asset_checks=[artifact_hash_matches, model_loads_and_answers],
+        asset_checks=[artifact_hash_matches, model_loads_and_answers_deterministically],
         resources={
             "model_source_settings": ModelSourceResource(kind="tiny", cache_dir=str(data_dir / "models" / "source")),
             "model_registry": EmbeddedModelRegistryResource(model_name=NAME, root=str(data_dir / "registry")),

@@ -20,7 +20,9 @@ from pydantic import Field
 from resources import environment
 from resources.model_registry import ModelRegistryResource
 from resources.model_source import ModelSourceResource
+from waldinger_assets.model.inference_check import load_and_answer
 from waldinger_assets.model.promotion import promote_verified
+from waldinger_runtime.artifact import ArtifactError, artifact_files, artifact_sha256, verify_sha256
 
 MODEL_SOURCE_KEY = ["waldinger", "model", "model_source"]
 REGISTERED_MODEL_KEY = ["waldinger", "model", "registered_model"]
@@ -40,8 +42,6 @@ CHAT_CHECK = "model_loads_and_answers_deterministically"
     ),
 )
 def model_source(context: AssetExecutionContext, model_source_settings: ModelSourceResource) -> Output:
-    from waldinger_runtime.artifact import artifact_files, artifact_sha256
-
     started = time.perf_counter()
     path = model_source_settings.fetch()
     sha256 = artifact_sha256(path)
@@ -121,8 +121,6 @@ def _registered(context: AssetCheckExecutionContext, model_registry: ModelRegist
 def artifact_hash_matches(
     context: AssetCheckExecutionContext, model_registry: ModelRegistryResource
 ) -> AssetCheckResult:
-    from waldinger_runtime.artifact import ArtifactError, verify_sha256
-
     registry, version = _registered(context, model_registry)
     try:
         verify_sha256(registry.local_path(version), version.sha256)
@@ -137,11 +135,9 @@ def artifact_hash_matches(
     blocking=True,
     description="The registered version loads and answers a chat prompt, the same reply twice (greedy).",
 )
-def model_loads_and_answers(
+def model_loads_and_answers_deterministically(
     context: AssetCheckExecutionContext, model_registry: ModelRegistryResource
 ) -> AssetCheckResult:
-    from waldinger_assets.model.inference_check import load_and_answer
-
     registry, version = _registered(context, model_registry)
     path = registry.local_path(version)
     first, second = load_and_answer(path), load_and_answer(path)

@@ -4,7 +4,7 @@ from dagster import Definitions
 
 from waldinger_assets.model.assets import (
     artifact_hash_matches,
-    model_loads_and_answers,
+    model_loads_and_answers_deterministically,
     model_source,
     production_model,
     registered_model,
@@ -13,6 +13,6 @@ from waldinger_assets.model.jobs import promote_model_job, register_model_job
 
 defs = Definitions(
     assets=[model_source, registered_model, production_model],
-    asset_checks=[artifact_hash_matches, model_loads_and_answers],
+    asset_checks=[artifact_hash_matches, model_loads_and_answers_deterministically],
     jobs=[register_model_job, promote_model_job],
 )

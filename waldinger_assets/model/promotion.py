@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from resources.model_registry.embedded import ensure_promotable, rollback_target
+from waldinger_assets.model.inference_check import load_and_answer
 from waldinger_runtime.artifact import verify_sha256
 
 
@@ -35,8 +36,6 @@ class Promotion:
 
 
 def promote_verified(registry, name: str, version: str | None, run_id: str | None) -> Promotion:
-    from waldinger_assets.model.inference_check import load_and_answer
-
     versions = registry.list_versions(name)
     if not versions:
         raise PromotionError(f"No version of {name} is registered; materialize registered_model first.")

@@ -17,6 +17,7 @@ from resources.model_registry import ModelRegistryResource
 from resources.serving import BatchComputeResource, RealtimeDeploymentResource
 from resources.serving.artifacts import RealtimeDeployment, ServedArtifact, production_artifact
 from waldinger_assets.model.assets import PRODUCTION_MODEL_KEY
+from waldinger_assets.serving.smoke import smoke_test
 
 REALTIME_DEPLOYMENT_KEY = ["waldinger", "serving", "realtime_deployment"]
 BATCH_DEPLOYMENT_KEY = ["waldinger", "serving", "batch_deployment"]
@@ -43,8 +44,6 @@ def _production(model_registry: ModelRegistryResource, with_local_files: bool) -
 def realtime_deployment(
     context: AssetExecutionContext, model_registry: ModelRegistryResource, realtime_endpoint: RealtimeDeploymentResource
 ) -> Output[RealtimeDeployment]:
-    from waldinger_assets.serving.smoke import smoke_test
-
     artifact = _production(model_registry, realtime_endpoint.needs_local_files())
     deployed = realtime_endpoint.deploy(artifact)
     context.log.info(
