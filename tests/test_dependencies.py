@@ -1,11 +1,11 @@
 """Each distribution declares exactly what its code imports (tests/dependency_scan.py reads every import
 statement, module level and inside functions): waldinger-runtime its deployables' imports; waldinger (the
 orchestrator) its own in the base dependencies, the embedded default's in `local`, the Pulumi program's in
-`infra`, the tests' and tools' in `dev`."""
+`infra`, the tests' and tools' in `dev`; and requirements.lock pins all of them."""
 
 from __future__ import annotations
 
-from tests.dependency_scan import REPO_ROOT, declared, import_sites, imported_distributions
+from tests.dependency_scan import REPO_ROOT, declared, import_sites, imported_distributions, locked_versions
 
 RUNTIME = declared(REPO_ROOT / "runtime" / "pyproject.toml")
 MAIN = declared(REPO_ROOT / "pyproject.toml")
@@ -72,3 +72,18 @@ def test_the_extras_hold_what_the_pulumi_program_and_the_tests_import() -> None:
     unused = set(MAIN.extras["dev"]) - set(tests) - set(DEV_TOOLS)
     assert not unused, f"dev dependencies nothing imports or runs: {sorted(unused)}"
     assert MAIN.extras["serving"]["waldinger-runtime"].extras == {"vllm"}
+
+
+def test_the_lock_pins_every_declared_package_within_its_range() -> None:
+    locked = locked_versions()
+    requirements = [*RUNTIME.dependencies.values(), *MAIN.dependencies.values()]
+    requirements += [r for extra in ("local", "infra", "dev") for r in MAIN.extras[extra].values()]
+    for requirement in requirements:
+        if requirement.name == "waldinger-runtime":
+            continue
+        name = requirement.name.lower().replace("_", "-")
+        assert name in locked, f"requirements.lock does not pin {requirement} (run `make lock`)"
+        assert requirement.specifier.contains(locked[name], prereleases=True), f"{requirement}: locked {locked[name]}"
+    assert "vllm" not in locked, "vLLM is too large for these machines: it stays out of the lock"
+    assert locked["torch"] == "2.13.0+cpu", "the CPU build"
+    assert "pandas" not in locked, "nothing imports pandas"
