@@ -30,15 +30,16 @@ $(STAMP): pyproject.toml runtime/pyproject.toml requirements.lock
 
 # Recompiles requirements.lock from requirements.in (both packages with the extras `make install` installs, and the
 # policy pack's library) for Python 3.11 on Linux x86_64, keeping every pin it can; `make lock UPGRADE=--upgrade`
-# moves every package to its newest allowed version. torch's CPU build comes from TORCH_CPU_SOURCE: the wheel on
-# disk where there is one, else PyTorch's CPU index.
+# moves every package to its newest allowed version. Then the orchestrator image's lock, the subset of it that
+# waldinger_assets/platform/requirements.in names. torch's CPU build comes from TORCH_CPU_SOURCE: the wheel on disk
+# where there is one, else PyTorch's CPU index.
 TORCH_CPU_SOURCE ?= $(if $(wildcard /opt/wheels/torch-2.13.0+cpu-*.whl),--find-links /opt/wheels,--extra-index-url https://download.pytorch.org/whl/cpu)
+LOCK_FLAGS = --quiet --generate-hashes --python-version 3.11 --python-platform x86_64-manylinux_2_28 \
+	$(TORCH_CPU_SOURCE) --no-emit-package waldinger --no-emit-package waldinger-runtime --custom-compile-command 'make lock'
 .PHONY: lock
 lock: $(STAMP)
-	$(BIN)/uv pip compile requirements.in --quiet --generate-hashes --python-version 3.11 \
-		--python-platform x86_64-manylinux_2_28 --override requirements-overrides.txt $(TORCH_CPU_SOURCE) \
-		--no-emit-package waldinger --no-emit-package waldinger-runtime --custom-compile-command 'make lock' \
-		$(UPGRADE) -o requirements.lock
+	$(BIN)/uv pip compile requirements.in $(LOCK_FLAGS) --override requirements-overrides.txt $(UPGRADE) -o requirements.lock
+	$(BIN)/uv pip compile waldinger_assets/platform/requirements.in $(LOCK_FLAGS) -o waldinger_assets/platform/requirements.lock
 
 # The browser tests (tests/ui) drive Debian's Chromium through Playwright's Python package: `playwright install`
 # downloads a browser build of its own, which these machines cannot fetch. Installed once, as root (sudo if there).
