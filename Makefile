@@ -32,8 +32,9 @@ $(STAMP): pyproject.toml runtime/pyproject.toml requirements.lock
 # policy pack's library) for Python 3.11 on Linux x86_64, keeping every pin it can; `make lock UPGRADE=--upgrade`
 # moves every package to its newest allowed version. Then the orchestrator image's lock, the subset of it that
 # waldinger_assets/platform/requirements.in names. torch's CPU build comes from TORCH_CPU_SOURCE: the wheel on disk
-# where there is one, else PyTorch's CPU index.
-TORCH_CPU_SOURCE ?= $(if $(wildcard /opt/wheels/torch-2.13.0+cpu-*.whl),--find-links /opt/wheels,--extra-index-url https://download.pytorch.org/whl/cpu)
+# where there is one, else PyTorch's CPU index (best match across both indexes: uv would otherwise take every package
+# that index also has from it alone).
+TORCH_CPU_SOURCE ?= $(if $(wildcard /opt/wheels/torch-2.13.0+cpu-*.whl),--find-links /opt/wheels,--extra-index-url https://download.pytorch.org/whl/cpu --index-strategy unsafe-best-match)
 LOCK_FLAGS = --quiet --generate-hashes --python-version 3.11 --python-platform x86_64-manylinux_2_28 \
 	$(TORCH_CPU_SOURCE) --no-emit-package waldinger --no-emit-package waldinger-runtime --custom-compile-command 'make lock'
 .PHONY: lock

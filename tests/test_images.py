@@ -319,7 +319,8 @@ def torch_cpu_source() -> list[str]:
     for folder in pip_find_links():
         if list(Path(folder.removeprefix("file://")).glob("torch-2.13.0+cpu-*.whl")):
             return ["--find-links", folder]
-    return ["--extra-index-url", PYTORCH_CPU_INDEX]
+    # uv otherwise takes every package the index has (numpy, jinja2, ...) from it alone; the hashes pin the files.
+    return ["--extra-index-url", PYTORCH_CPU_INDEX, "--index-strategy", "unsafe-best-match"]
 
 
 class Emulation:
