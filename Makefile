@@ -14,18 +14,33 @@ export DAGSTER_HOME ?= $(WALDINGER_DATA_DIR)/dagster_home
 
 install: $(STAMP) $(CHROMIUM)
 
-# pip 23.2 cannot resolve dagster + azure-ai-ml, hence the upgrade; requirements.lock pins every package
-# (torch==2.13.0 is the CPU build that lies on disk on these machines).
-$(STAMP): pyproject.toml runtime/pyproject.toml requirements.lock infra_pulumi/policy_pack/requirements.txt
+# pip 23.2 cannot resolve dagster + azure-ai-ml, hence the upgrade. requirements.lock pins every package with its
+# hashes (`make lock` writes it; torch==2.13.0+cpu is the CPU build that lies on disk on these machines, CI takes it
+# from PyTorch's CPU index). --no-deps: the lock is already the whole resolution, and pip's resolver would refuse
+# one pin in it: the policy pack's pulumi-policy 1.21 wants protobuf 5.29 where Dagster's grpcio-health-checking
+# needs 6 (the pack's code runs on 6, tested; `pulumi preview --policy-pack` installs the pack's own requirements.txt
+# into its own virtualenv anyway). Then the two local packages themselves, editable, without dependencies.
+$(STAMP): pyproject.toml runtime/pyproject.toml requirements.lock
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found; install Python 3.11 or run make PYTHON=python3.x"; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c requirements.lock -e ./runtime -e '.[dev]'
-	# The policy pack's library, for its unit tests. --no-deps: pulumi-policy 1.21 pins protobuf 5.29 while
-	# Dagster's grpcio-health-checking needs protobuf 6; the pack's code runs on 6 (tested), and `pulumi preview
-	# --policy-pack` installs the pack's own requirements.txt into its own virtualenv anyway.
-	$(BIN)/python -m pip install --quiet --no-deps -r infra_pulumi/policy_pack/requirements.txt
+	$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e ./runtime -e .
 	touch $(STAMP)
+
+# Recompiles requirements.lock from requirements.in (both packages with the extras `make install` installs, and the
+# policy pack's library) for Python 3.11 on Linux x86_64, keeping every pin it can; `make lock UPGRADE=--upgrade`
+# moves every package to its newest allowed version. Then the orchestrator image's lock, the subset of it that
+# waldinger_assets/platform/requirements.in names. torch's CPU build comes from TORCH_CPU_SOURCE: the wheel on disk
+# where there is one, else PyTorch's CPU index (best match across both indexes: uv would otherwise take every package
+# that index also has from it alone).
+TORCH_CPU_SOURCE ?= $(if $(wildcard /opt/wheels/torch-2.13.0+cpu-*.whl),--find-links /opt/wheels,--extra-index-url https://download.pytorch.org/whl/cpu --index-strategy unsafe-best-match)
+LOCK_FLAGS = --quiet --generate-hashes --python-version 3.11 --python-platform x86_64-manylinux_2_28 \
+	$(TORCH_CPU_SOURCE) --no-emit-package waldinger --no-emit-package waldinger-runtime --custom-compile-command 'make lock'
+.PHONY: lock
+lock: $(STAMP)
+	$(BIN)/uv pip compile requirements.in $(LOCK_FLAGS) --override requirements-overrides.txt $(UPGRADE) -o requirements.lock
+	$(BIN)/uv pip compile waldinger_assets/platform/requirements.in $(LOCK_FLAGS) -o waldinger_assets/platform/requirements.lock
 
 # The browser tests (tests/ui) drive Debian's Chromium through Playwright's Python package: `playwright install`
 # downloads a browser build of its own, which these machines cannot fetch. Installed once, as root (sudo if there).
@@ -77,10 +92,13 @@ materialize: $(STAMP) $(DAGSTER_HOME)
 benchmarks: $(STAMP)
 	$(BIN)/python benchmarks/report.py
 
+# hadolint: both images' Dockerfiles (every rule it skips is an inline `# hadolint ignore=...` saying why).
+DOCKERFILES := runtime/container/Dockerfile waldinger_assets/platform/Dockerfile
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 	$(BIN)/ruff format --check .
+	$(BIN)/hadolint $(DOCKERFILES)
 
 # pytest exits 5 when it collected no test: that is a broken suite, not a pass. TEST_WORKERS=2 spreads it over
 # 2 processes (pytest-xdist, a package per worker: ~12.5 instead of ~17.5 minutes on 2 cores), but there

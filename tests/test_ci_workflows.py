@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.dependency_scan import locked_versions
 from tests.helpers import REPO_ROOT, VENV_BIN, waldinger_cli
 from waldinger_assets.batch.assets import BATCH_INPUT_KEY, BATCH_OUTPUTS_KEY
 from waldinger_assets.schema_drift.assets import CONTRACT_CHECK, DRIFT_REPORT_KEY, SNAPSHOT_KEY
@@ -128,7 +129,7 @@ def test_ci_records_runs_in_the_prod_instance_on_postgres(tmp_path: Path) -> Non
     assert "postgres" in config["storage"]
     dependencies = (REPO_ROOT / "pyproject.toml").read_text()
     assert '"dagster-postgres>=0.29,<0.30"' in dependencies
-    assert "dagster-postgres==0.29.27" in (REPO_ROOT / "requirements.lock").read_text().splitlines()
+    assert locked_versions()["dagster-postgres"] == "0.29.27"
 
 
 def test_infra_previews_pull_requests_and_applies_on_main() -> None:
