@@ -15,6 +15,7 @@ of partition key -> value; each partition is stored on its own, and a downstream
 partitions gets the same kind of dict back.
 """
 
+from dataclasses import dataclass
 from typing import Any
 
 from dagster import (
@@ -31,6 +32,19 @@ from dagster import (
 )
 
 UNPARTITIONED = "__unpartitioned__"
+# Input metadata (AssetIn(metadata={DEFER_MISSING: True})): a missing value loads as a MissingValue for the asset
+# to decide on, e.g. after it has checked something that explains why the value is missing (the drift gate).
+DEFER_MISSING = "waldinger/defer_missing_values"
+
+
+@dataclass(frozen=True)
+class MissingValue:
+    """Stands for a value that is not there, when the input asked to decide itself (DEFER_MISSING)."""
+
+    message: str
+
+    def fail(self) -> None:
+        raise Failure(self.message, allow_retries=False)
 
 
 class RunScopedValues(IOManager):
@@ -70,16 +84,21 @@ class RunScopedValues(IOManager):
                 return self._files.load_from_path(context=context, path=path)
         run_id = producing_run(context.instance, asset_key, partition)
         where = f"{asset_key.to_user_string()}" + (f" partition {partition}" if partition else "")
+        path = self.value_path(asset_key, partition, run_id) if run_id else None
+        if path is not None and self._files.path_exists(path):
+            return self._files.load_from_path(context=context, path=path)
         if run_id is None:
-            raise Failure(f"{where} has never been materialized: materialize it first (or in the same run).")
-        path = self.value_path(asset_key, partition, run_id)
-        if not self._files.path_exists(path):
-            raise Failure(
+            message = f"{where} has never been materialized: materialize it first (or in the same run)."
+        else:
+            message = (
                 f"The value of {where} materialized by run {run_id} is not in the IO storage ({path}). The run "
                 "may have used other IO storage (WALDINGER_IO_DIR locally, the ADLS2 container in prod): "
                 f"materialize {asset_key.to_user_string()} again with this instance's storage."
             )
-        return self._files.load_from_path(context=context, path=path)
+        if (context.definition_metadata or {}).get(DEFER_MISSING):
+            return MissingValue(message)
+        # Not retried: the value does not appear by trying again.
+        raise Failure(message, allow_retries=False)
 
 
 def _runs_that_may_have_produced_it(context: InputContext) -> list[str]:

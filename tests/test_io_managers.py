@@ -140,3 +140,26 @@ def test_the_prod_io_manager_builds_on_the_adls2_resource():
     run = materialize([numbers, summary], instance=DagsterInstance.ephemeral(), resources={"io_manager": io})
     assert run.success
     assert run.output_for_node("values__summary") == [run.run_id]
+
+
+def test_an_input_that_defers_missing_values_gets_them_to_decide_on(tmp_path):
+    from resources.asset_values import DEFER_MISSING, MissingValue
+
+    @asset(
+        key=["values", "deciding"],
+        ins={"daily": AssetIn(key=["values", "daily"], metadata={DEFER_MISSING: True})},
+        partitions_def=days,
+        backfill_policy=BackfillPolicy.single_run(),
+    )
+    def deciding(daily: dict) -> dict:
+        return {
+            key: isinstance(value, MissingValue) and "never been materialized" in value.message
+            for key, value in daily.items()
+        }
+
+    instance = DagsterInstance.ephemeral()
+    io = LocalAssetValuesIOManager(base_dir=str(tmp_path))
+    job = Definitions(assets=[daily, deciding], resources={"io_manager": io}).resolve_implicit_global_asset_job_def()
+    assert job.execute_in_process(instance=instance, partition_key=RANGE[0], asset_selection=[daily.key]).success
+    run = job.execute_in_process(instance=instance, tags=_range_tags(), asset_selection=[deciding.key])
+    assert run.output_for_node("values__deciding") == {RANGE[0]: False, RANGE[1]: True, RANGE[2]: True}
