@@ -100,15 +100,17 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/hadolint $(DOCKERFILES)
 
-# pytest exits 5 when it collected no test: that is a broken suite, not a pass. TEST_WORKERS=2 spreads it over
-# 2 processes (pytest-xdist, a package per worker: ~12.5 instead of ~17.5 minutes on 2 cores), but there
-# tests/sensors/test_gate_across_runs.py::test_declarative_automation_waits_for_the_blocking_check fails (it
-# passes alone and in a serial run; cause not found yet), so the default stays serial (-n 0).
-TEST_WORKERS ?= 0
+# pytest exits 5 when it collected no test: that is a broken suite, not a pass. The suite runs on TEST_WORKERS
+# pytest-xdist processes (2 by default, for 2 cores; TEST_WORKERS=0 runs it serially in one). --dist loadfile keeps
+# a module's tests on one worker, in file order, so a module fixture is set up once; modules share no state, so
+# any module may run on any worker. Not --dist loadgroup: with pytest 9.2 and pytest-xdist 3.8 it silently
+# groups nothing (xdist still writes the "@group" suffix into item._nodeid, which pytest 9.2 no longer reads;
+# pytest-xdist issue #1386) and spreads one module's tests over both workers.
+TEST_WORKERS ?= 2
 test: $(STAMP) $(CHROMIUM)
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
-	@$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup; status=$$?; \
+	@$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile; status=$$?; \
 	if [ $$status -eq 5 ]; then echo "pytest collected no tests: the suite is broken"; exit 1; fi; \
 	exit $$status
 

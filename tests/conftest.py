@@ -33,19 +33,6 @@ Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
 (Path(os.environ["DAGSTER_HOME"]) / "dagster.yaml").touch()
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """For `pytest -n N --dist loadgroup` (make test): the tests of one package (tests/batch, tests/sensors, ...;
-    a top-level module on its own) stay on one worker, in the order a serial run has, so module and package
-    fixtures (tests/sensors shares one instance) are set up once and see the same history; the modules that use
-    the session's seeded warehouse share a worker, so it is seeded once."""
-    seeded_modules = {item.module.__name__ for item in items if "seeded_data_dir" in item.fixturenames}
-    for item in items:
-        module = item.module.__name__
-        package = module.rpartition(".")[0]
-        group = module if package == "tests" else package
-        item.add_marker(pytest.mark.xdist_group("seeded_warehouse" if module in seeded_modules else group))
-
-
 @pytest.fixture
 def data_dir(tmp_path: Path) -> Iterator[Path]:
     """A fresh, empty data directory; any warehouse started in it is stopped afterwards."""
@@ -59,8 +46,9 @@ def data_dir(tmp_path: Path) -> Iterator[Path]:
 
 @pytest.fixture(scope="session")
 def seeded_data_dir() -> Iterator[Path]:
-    """A data directory whose embedded warehouse holds the full demo seed (seeded once per session, for the
-    day the session started: SESSION_TODAY, so a suite that runs past midnight UTC sees the same days)."""
+    """A data directory whose embedded warehouse holds the full demo seed (seeded once per test process, so once
+    per xdist worker that runs a test using it, for the day the session started: SESSION_TODAY, so a suite that
+    runs past midnight UTC sees the same days). Its tests leave it as they found it."""
     from resources.embedded_warehouse import control
     from resources.warehouse import embedded_warehouse
     from tests.helpers import SESSION_TODAY

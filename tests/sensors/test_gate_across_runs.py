@@ -107,6 +107,9 @@ def test_the_daily_schedule_runs_the_day_that_ended_behind_the_gate(project) -> 
 
 def test_declarative_automation_waits_for_the_blocking_check(project) -> None:
     key = AssetKey(BATCH_OUTPUTS_KEY)
+    # The outputs' eager condition waits while any dependency is missing; the batch deployment is one, and only
+    # the daily_batch job (or this) materializes it. Done here, the test needs no earlier test to have run it.
+    project.deploy_batch_model()
     start = evaluate_automation_conditions(defs=project.definitions, instance=project.instance)
     assert project.run_job("batch_inputs", TODAY).success, "today's input validated, no outputs written"
     project.break_contract()

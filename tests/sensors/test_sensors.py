@@ -112,18 +112,23 @@ def test_the_model_version_sensor_follows_promotions_and_rollbacks(project, tmp_
 
 def test_the_model_version_sensor_starts_quietly_when_the_deployment_is_current(project) -> None:
     production = project.registry.production(TINY_MODEL_NAME)
+    deployment = AssetKey(REALTIME_DEPLOYMENT_KEY)
     project.instance.report_runless_asset_event(
         AssetMaterialization(
-            asset_key=AssetKey(REALTIME_DEPLOYMENT_KEY),
+            asset_key=deployment,
             metadata={
                 "version": MetadataValue.text(production.version),
                 "artifact_sha256": MetadataValue.text(production.sha256),
             },
         )
     )
-    first = model_version_sensor(project.sensor_context())
-    assert not first.run_requests
-    assert load_cursor(first.cursor)["production"]["version"] == production.version
+    try:
+        first = model_version_sensor(project.sensor_context())
+        assert not first.run_requests
+        assert load_cursor(first.cursor)["production"]["version"] == production.version
+    finally:
+        # Never deployed again, as the other tests of this module find the instance.
+        project.instance.wipe_assets([deployment])
 
 
 def test_the_drift_alert_sensor_alerts_what_the_report_did_not(project) -> None:
