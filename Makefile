@@ -110,7 +110,7 @@ TEST_WORKERS ?= 2
 test: $(STAMP) $(CHROMIUM)
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
-	@$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile; status=$$?; \
+	@$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --durations=15; status=$$?; \
 	if [ $$status -eq 5 ]; then echo "pytest collected no tests: the suite is broken"; exit 1; fi; \
 	exit $$status
 

@@ -37,7 +37,8 @@ from tests.fakes.azure_ml import (
     install_routes,
     patch_blob_storage,
 )
-from tests.fakes.azure_ml_jobs import ACCOUNT_URL, FakeJob, FakeJobService, install_job_routes
+from tests.fakes.azure_ml_jobs import FakeJob, FakeJobService, install_job_routes
+from tests.fakes.blob_storage import ACCOUNT_URL
 from waldinger_runtime.engine import TransformersEngine
 from waldinger_runtime.openai_server import parse_chat_request
 
