@@ -101,12 +101,12 @@ def test_killed_while_reading_the_retry_restarts_it_and_the_run_lands_every_row(
 
     def first_day_read() -> bool:
         """The batch input step logged its first day (it goes on reading the others)."""
-        runs = [r.dagster_run.run_id for r in pipeline.instance.get_run_records(limit=1)]
-        if not runs or runs[0] in runs_before:
-            return False
+        new_runs = [r.dagster_run.run_id for r in pipeline.instance.get_run_records()]
         return any(
             entry.user_message.startswith(f"{DAYS[0]}: ") and entry.step_key == "waldinger__batch__batch_input"
-            for entry in pipeline.instance.all_logs(runs[0])
+            for run_id in new_runs
+            if run_id not in runs_before
+            for entry in pipeline.instance.all_logs(run_id)
         )
 
     with killing(pipeline.data_dir, when=first_day_read, repeat=False) as kills:
