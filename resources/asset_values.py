@@ -10,11 +10,15 @@ another's snapshot. Here every value is stored at `<asset key>/<partition>/<run 
 the run that produced it: this run when it materialized the upstream asset itself, otherwise the run of the
 upstream's latest materialization in Dagster's event log (per partition). Nothing is found by "the latest file".
 
+A pandas DataFrame is stored as Parquet (`<run id>.parquet`, pyarrow), readable by any tool; every other value is
+pickled, as the stock IO managers do.
+
 A partitioned asset that materializes several partitions in one run (BackfillPolicy.single_run) returns a dict
 of partition key -> value; each partition is stored on its own, and a downstream asset that reads several
 partitions gets the same kind of dict back.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,15 +51,62 @@ class MissingValue:
         raise Failure(self.message, allow_retries=False)
 
 
+PARQUET_SUFFIX = ".parquet"
+
+
+def _is_data_frame(obj: Any) -> bool:
+    return type(obj).__name__ == "DataFrame" and type(obj).__module__.startswith("pandas")
+
+
+def _parquet_bytes(frame: Any) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer, engine="pyarrow", index=False)
+    return buffer.getvalue()
+
+
+def _data_frame(data: bytes) -> Any:
+    import io
+
+    import pandas
+
+    return pandas.read_parquet(io.BytesIO(data), engine="pyarrow")
+
+
 class RunScopedValues(IOManager):
     """Stores and loads values through a UPath-based IO manager's files, at run-scoped paths."""
 
-    def __init__(self, files: Any, base_path: Any) -> None:
+    def __init__(
+        self,
+        files: Any,
+        base_path: Any,
+        write_bytes: Callable[[Any, bytes], None] | None = None,
+        read_bytes: Callable[[Any], bytes] | None = None,
+    ) -> None:
         self._files = files  # a dagster UPathIOManager: dump_to_path, load_from_path, path_exists, make_directory
         self._base_path = base_path
+        # Raw files (Parquet) beside the pickles: the storage's own way to write and read bytes at a path.
+        self._write_bytes = write_bytes or (lambda path, data: path.write_bytes(data))
+        self._read_bytes = read_bytes or (lambda path: path.read_bytes())
 
     def value_path(self, asset_key: AssetKey, partition: str | None, run_id: str):
         return self._base_path.joinpath(*asset_key.path, partition or UNPARTITIONED, run_id)
+
+    def _dump(self, context: OutputContext, value: Any, path: Any) -> None:
+        if _is_data_frame(value):
+            self._write_bytes(path.with_name(path.name + PARQUET_SUFFIX), _parquet_bytes(value))
+        else:
+            self._files.dump_to_path(context=context, obj=value, path=path)
+
+    def _exists(self, path: Any) -> bool:
+        return self._files.path_exists(path) or self._files.path_exists(path.with_name(path.name + PARQUET_SUFFIX))
+
+    def _read(self, context: InputContext, path: Any) -> Any:
+        parquet = path.with_name(path.name + PARQUET_SUFFIX)
+        if self._files.path_exists(parquet):
+            return _data_frame(self._read_bytes(parquet))
+        return self._files.load_from_path(context=context, path=path)
 
     def handle_output(self, context: OutputContext, obj: Any) -> None:
         if obj is None:  # an asset that returned nothing (MaterializeResult) stores nothing
@@ -64,7 +115,7 @@ class RunScopedValues(IOManager):
         for partition, value in values.items():
             path = self.value_path(context.asset_key, partition, context.run_id)
             self._files.make_directory(path.parent)
-            self._files.dump_to_path(context=context, obj=value, path=path)
+            self._dump(context, value, path)
         context.add_output_metadata(
             {"value_run_id": MetadataValue.text(context.run_id), "stored_partitions": MetadataValue.int(len(values))}
         )
@@ -80,13 +131,13 @@ class RunScopedValues(IOManager):
         # This run's own value, or (re-executing a run) the value of the run it re-executes.
         for run_id in _runs_that_may_have_produced_it(context):
             path = self.value_path(asset_key, partition, run_id)
-            if self._files.path_exists(path):
-                return self._files.load_from_path(context=context, path=path)
+            if self._exists(path):
+                return self._read(context, path)
         run_id = producing_run(context.instance, asset_key, partition)
         where = f"{asset_key.to_user_string()}" + (f" partition {partition}" if partition else "")
         path = self.value_path(asset_key, partition, run_id) if run_id else None
-        if path is not None and self._files.path_exists(path):
-            return self._files.load_from_path(context=context, path=path)
+        if path is not None and self._exists(path):
+            return self._read(context, path)
         if run_id is None:
             message = f"{where} has never been materialized: materialize it first (or in the same run)."
         else:
@@ -135,7 +186,8 @@ def _values_by_partition(context: OutputContext, obj: Any) -> dict[str | None, A
 
 
 class LocalAssetValuesIOManager(FilesystemIOManager):
-    """Asset values as pickled files under `base_dir`, at run-scoped paths (see the module docstring)."""
+    """Asset values as files under `base_dir` (Parquet for DataFrames, pickles otherwise), at run-scoped paths
+    (see the module docstring)."""
 
     def create_io_manager(self, context: InitResourceContext) -> RunScopedValues:
         from upath import UPath

@@ -12,8 +12,8 @@ from resources.asset_values import RunScopedValues
 
 
 class ADLS2AssetValuesIOManager(ConfigurableIOManagerFactory):
-    """Asset values as pickled blobs in an ADLS Gen2 container (dagster-azure's ADLS2 IO manager's storage),
-    at run-scoped paths (see the module docstring). The Dagster identity, the run jobs and CI's login can write
+    """Asset values as blobs (Parquet for DataFrames, pickles otherwise) in an ADLS Gen2 container (dagster-azure's
+    ADLS2 IO manager's storage), at run-scoped paths (see the module docstring). The Dagster identity, the run jobs and CI's login can write
     the container (infra_pulumi provisions it)."""
 
     adls2: ResourceDependency[ADLS2Resource] = Field(description="dagster-azure's ADLS2Resource (managed identity).")
@@ -28,4 +28,17 @@ class ADLS2AssetValuesIOManager(ConfigurableIOManagerFactory):
             self.adls2.lease_client_constructor,
             self.adls2_prefix,
         )
-        return RunScopedValues(files, UPath(self.adls2_prefix))
+        return adls2_run_scoped_values(files, self.adls2_prefix)
+
+
+def adls2_run_scoped_values(files: PickledObjectADLS2IOManager, prefix: str) -> RunScopedValues:
+    """Run-scoped values on the ADLS2 IO manager's files; Parquet files through its Data Lake file system."""
+    file_system = files.file_system_client
+
+    def write_bytes(path: UPath, data: bytes) -> None:
+        file_system.create_file(path.as_posix()).upload_data(data, overwrite=True)
+
+    def read_bytes(path: UPath) -> bytes:
+        return file_system.get_file_client(path.as_posix()).download_file().readall()
+
+    return RunScopedValues(files, UPath(prefix), write_bytes=write_bytes, read_bytes=read_bytes)

@@ -161,3 +161,61 @@ def test_an_input_that_defers_missing_values_gets_them_to_decide_on(tmp_path):
     assert job.execute_in_process(instance=instance, partition_key=RANGE[0], asset_selection=[daily.key]).success
     run = job.execute_in_process(instance=instance, tags=_range_tags(), asset_selection=[deciding.key])
     assert run.output_for_node("values__deciding") == {RANGE[0]: False, RANGE[1]: True, RANGE[2]: True}
+
+
+@asset(key=["values", "frame"])
+def frame(context):
+    import pandas
+
+    return pandas.DataFrame({"run": [context.run.run_id] * 2, "text": ["héllo", None], "n": [1, 2]})
+
+
+@asset(key=["values", "frame_rows"], ins={"frame": AssetIn(key=["values", "frame"])})
+def frame_rows(frame) -> list:
+    return frame.to_dict("records")
+
+
+def test_a_data_frame_is_stored_as_parquet_and_loaded_back_by_a_later_run(tmp_path):
+    import pyarrow.parquet
+
+    instance = DagsterInstance.ephemeral()
+    io = LocalAssetValuesIOManager(base_dir=str(tmp_path))
+    first = materialize([frame], instance=instance, resources={"io_manager": io})
+    later = materialize([frame.to_source_asset(), frame_rows], instance=instance, resources={"io_manager": io})
+    assert first.success and later.success
+    stored = tmp_path / "values" / "frame" / UNPARTITIONED / f"{first.run_id}.parquet"
+    table = pyarrow.parquet.read_table(stored)  # a real Parquet file, readable without Dagster
+    assert table.column_names == ["run", "text", "n"] and table.num_rows == 2
+    assert not (stored.parent / first.run_id).exists(), "no pickle beside the Parquet file"
+    import pandas
+
+    rows = later.output_for_node("values__frame_rows")
+    assert [(row["run"], row["n"]) for row in rows] == [(first.run_id, 1), (first.run_id, 2)]
+    assert rows[0]["text"] == "héllo" and pandas.isna(rows[1]["text"]), "unicode kept, the null stays missing"
+
+
+def test_the_prod_io_manager_stores_a_data_frame_as_parquet_in_the_data_lake():
+    import io as bytes_io
+
+    import pyarrow.parquet
+    from dagster import IOManagerDefinition
+    from dagster_azure.adls2 import PickledObjectADLS2IOManager
+    from dagster_azure.blob.fake_blob_client import FakeBlobServiceClient
+    from dagster_azure.fakes.fake_adls2_resource import FakeADLS2ServiceClient, FakeLeaseClient
+
+    from resources.asset_values_adls2 import adls2_run_scoped_values
+
+    data_lake = FakeADLS2ServiceClient("stwaldingerio")
+    files = PickledObjectADLS2IOManager(
+        "dagster-io", data_lake, FakeBlobServiceClient("stwaldingerio"), FakeLeaseClient, "dagster"
+    )
+    io = IOManagerDefinition.hardcoded_io_manager(adls2_run_scoped_values(files, "dagster"))
+    run = materialize([frame, frame_rows], instance=DagsterInstance.ephemeral(), resources={"io_manager": io})
+    assert run.success
+    assert [row["n"] for row in run.output_for_node("values__frame_rows")] == [1, 2]
+    file_system = data_lake.get_file_system_client("dagster-io")
+    name = f"dagster/values/frame/{UNPARTITIONED}/{run.run_id}.parquet"
+    data = file_system.get_file_client(name).download_file().readall()
+    assert pyarrow.parquet.read_table(bytes_io.BytesIO(data)).num_rows == 2
+    stored = file_system.keys()
+    assert f"dagster/values/frame/{UNPARTITIONED}/{run.run_id}.parquet" in stored

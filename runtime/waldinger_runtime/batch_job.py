@@ -28,6 +28,7 @@ from pathlib import Path
 from waldinger_runtime.engine import ChatRequest, ChatResult, EngineError
 from waldinger_runtime.jsonl import write_jsonl
 from waldinger_runtime.openai_server import BadRequest, chat_completion, parse_chat_request
+from waldinger_runtime.pipes import open_pipes
 
 CHAT_COMPLETIONS_URL = "/v1/chat/completions"
 
@@ -167,28 +168,6 @@ def run_batch(
     return outputs, figures
 
 
-def _open_pipes(blob_account_url: str | None):
-    """Pipes over the environment (PipesSubprocessClient) or over Blob Storage (PipesAzureMLClient); run by
-    hand, a no-op context without the warning dagster-pipes prints for that case."""
-    import warnings
-
-    from dagster_pipes import DagsterPipesWarning, PipesEnvVarParamsLoader, open_dagster_pipes
-
-    if not PipesEnvVarParamsLoader().is_dagster_pipes_process():
-        warnings.simplefilter("ignore", DagsterPipesWarning)
-    if not blob_account_url:
-        return open_dagster_pipes()
-    from azure.identity import DefaultAzureCredential
-    from azure.storage.blob import BlobServiceClient
-    from dagster_pipes import PipesAzureBlobStorageContextLoader, PipesAzureBlobStorageMessageWriter
-
-    client = BlobServiceClient(blob_account_url, credential=DefaultAzureCredential())
-    return open_dagster_pipes(
-        context_loader=PipesAzureBlobStorageContextLoader(client=client),
-        message_writer=PipesAzureBlobStorageMessageWriter(client=client),
-    )
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Chat completions for an OpenAI batch JSONL file.")
     parser.add_argument("--model", required=True, type=Path, help="the model artifact folder")
@@ -206,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     from waldinger_runtime.artifact import find_artifact_dir
     from waldinger_runtime.engine import load_engine
 
-    with _open_pipes(args.pipes_blob_account_url) as pipes:
+    with open_pipes(args.pipes_blob_account_url) as pipes:
         # Azure ML mounts a registered model with its folder inside; locally --model is the folder itself.
         model_dir = find_artifact_dir(args.model)
         pipes.log.info(f"batch job: loading {model_dir}")
