@@ -13,8 +13,8 @@ from resources.asset_values import RunScopedValues
 
 class ADLS2AssetValuesIOManager(ConfigurableIOManagerFactory):
     """Asset values as blobs (Parquet for DataFrames, pickles otherwise) in an ADLS Gen2 container (dagster-azure's
-    ADLS2 IO manager's storage), at run-scoped paths (see the module docstring). The Dagster identity, the run jobs and CI's login can write
-    the container (infra_pulumi provisions it)."""
+    ADLS2 IO manager's storage), at run-scoped paths (see the module docstring). The Dagster identity, the run
+    jobs and CI's login can write the container (infra_pulumi provisions it)."""
 
     adls2: ResourceDependency[ADLS2Resource] = Field(description="dagster-azure's ADLS2Resource (managed identity).")
     adls2_file_system: str = Field(description="The container (ADLS Gen2 file system) of the asset values.")
