@@ -19,6 +19,7 @@ def build_resources() -> dict[str, Any]:
     from resources.model_source import model_source_resource
     from resources.schema_drift import schema_drift_settings
     from resources.serving import batch_compute_resource, realtime_deployment_resource
+    from resources.training import training_compute_resource
     from resources.warehouse import warehouse_resource
 
     if environment.current_environment() is environment.Environment.PROD:
@@ -32,6 +33,7 @@ def build_resources() -> dict[str, Any]:
         "realtime_endpoint": realtime_deployment_resource(),
         "batch_compute": batch_compute_resource(),
         "batch_files": batch_files_resource(),
+        "training_compute": training_compute_resource(),
         "io_manager": asset_values_io_manager(),
     }
 

@@ -148,7 +148,7 @@ class LocalBatchComputeResource(BatchComputeResource):
         ]
         client = PipesSubprocessClient(env={"PYTHONPATH": import_root()})
         invocation = client.run(context=context, command=command)
-        return _reported_figures(invocation)
+        return reported_figures(invocation)
 
     def needs_local_files(self) -> bool:
         return True
@@ -186,11 +186,15 @@ class AzureMLBatchComputeResource(BatchComputeResource):
             output_file=output_file,
             download_dir=Path(self.download_dir),
         )
-        return {**_reported_figures(invocation), "azureml_job": job_name}
+        return {**reported_figures(invocation), "azureml_job": job_name}
 
 
-def _reported_figures(invocation) -> dict:
-    """The figures the job reported through Pipes (job_rows, job_completion_tokens, ...), as plain values."""
+def reported_figures(invocation) -> dict:
+    """The figures the job reported through Pipes (job_rows, job_completion_tokens, ...), as plain values: the
+    asset's materialization metadata, or in an asset check's step the job's custom message."""
+    custom = invocation.get_custom_messages()
+    if custom:
+        return dict(custom[-1])
     reported = invocation.get_materialize_result().metadata or {}
     return {key: getattr(value, "value", value) for key, value in reported.items()}
 

@@ -121,6 +121,34 @@ def run_batch_on_azureml(
     appears only once the whole file is downloaded (rename from a temporary file next to it), and nothing is
     left in `download_dir`. A failed or canceled job, or one without results, raises AzureMLBatchError.
     """
+    invocation, job_name = run_command_on_azureml(
+        context,
+        ml_client=ml_client,
+        blob_service_client=blob_service_client,
+        pipes_container=pipes_container,
+        command=command,
+        extras=extras,
+        poll_interval_seconds=poll_interval_seconds,
+    )
+    _download_results(ml_client, job_name, Path(output_file), Path(download_dir))
+    context.log.info(f"Azure ML batch job {job_name} completed; results in {output_file}.")
+    return invocation, job_name
+
+
+def run_command_on_azureml(
+    context: AssetExecutionContext | OpExecutionContext,
+    *,
+    ml_client: MLClient,
+    blob_service_client: BlobServiceClient,
+    pipes_container: str,
+    command: Command,
+    extras: dict | None = None,
+    poll_interval_seconds: float = 5,
+    what: str = "batch job",
+) -> tuple[PipesClientCompletedInvocation, str]:
+    """Submits `command` (a job script of waldinger_runtime that opens Pipes with `--pipes-blob-account-url`) as a
+    new Azure ML job under a fresh name and follows it through Pipes until it ends. Returns the Pipes invocation
+    and the job's name; a failed or canceled job raises AzureMLBatchError naming the job and where its logs are."""
     from dagster_azure.pipes import (
         PipesAzureBlobStorageContextInjector,
         PipesAzureBlobStorageMessageReader,
@@ -144,16 +172,13 @@ def run_batch_on_azureml(
     job_name = _fresh_job_name(command.experiment_name or DEFAULT_EXPERIMENT)
     command.name = job_name
     command.command = f"{original[1]} {PIPES_BLOB_ACCOUNT_FLAG} {_account_url(blob_service_client)}"
-    context.log.info(f"Submitting Azure ML batch job {job_name} to compute {command.compute}.")
+    context.log.info(f"Submitting Azure ML {what} {job_name} to compute {command.compute}.")
     try:
         invocation = pipes_client.run(context=context, command=command, extras=extras)
     except DagsterPipesExecutionError as exc:
-        raise _job_failed(ml_client, job_name) from exc
+        raise _job_failed(ml_client, job_name, what) from exc
     finally:
         command.name, command.command, command.environment_variables = original
-
-    _download_results(ml_client, job_name, Path(output_file), Path(download_dir))
-    context.log.info(f"Azure ML batch job {job_name} completed; results in {output_file}.")
     return invocation, job_name
 
 
@@ -209,7 +234,7 @@ def _where_to_look(ml_client: MLClient, job_name: str, studio_url: str | None) -
     return f"see {page}, or run `{stream}`"
 
 
-def _job_failed(ml_client: MLClient, job_name: str) -> AzureMLBatchError:
+def _job_failed(ml_client: MLClient, job_name: str, what: str = "batch job") -> AzureMLBatchError:
     status, studio_url = "unsuccessfully", None
     try:
         job = ml_client.jobs.get(job_name)
@@ -218,7 +243,7 @@ def _job_failed(ml_client: MLClient, job_name: str) -> AzureMLBatchError:
     except Exception:  # the look-up only adds detail; the job's name is what the reader needs
         pass
     return AzureMLBatchError(
-        f"Azure ML batch job {job_name} ended {status}; no results were downloaded. For its logs "
+        f"Azure ML {what} {job_name} ended {status}; no results were downloaded. For its logs "
         f"{_where_to_look(ml_client, job_name, studio_url)}. Fix the cause and run the asset again: "
         "it submits a new job."
     )

@@ -28,7 +28,7 @@ from pathlib import Path
 from waldinger_runtime.engine import ChatRequest, ChatResult, EngineError
 from waldinger_runtime.jsonl import write_jsonl
 from waldinger_runtime.openai_server import BadRequest, chat_completion, parse_chat_request
-from waldinger_runtime.pipes import open_pipes
+from waldinger_runtime.pipes import open_pipes, report_figures
 
 CHAT_COMPLETIONS_URL = "/v1/chat/completions"
 
@@ -193,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
         with args.input.open(encoding="utf-8") as handle:
             outputs, figures = run_batch(engine, handle, args.batch_size, args.fingerprint, log=pipes.log.info)
         write_jsonl(args.output, outputs)
-        pipes.report_asset_materialization(metadata={f"job_{key}": value for key, value in figures.items()})
+        report_figures(pipes, figures)
     print(json.dumps(figures), file=sys.stderr)
     return 0
 

@@ -22,3 +22,13 @@ def open_pipes(blob_account_url: str | None):
         context_loader=PipesAzureBlobStorageContextLoader(client=client),
         message_writer=PipesAzureBlobStorageMessageWriter(client=client),
     )
+
+
+def report_figures(pipes, figures: dict) -> None:
+    """The job's figures back to Dagster: as the asset's materialization metadata (`job_<name>`) when the step
+    targets one asset, else (an asset check's step) as a custom message with the same keys."""
+    metadata = {f"job_{key}": value for key, value in figures.items()}
+    if pipes.is_asset_step and len(pipes.asset_keys) == 1:
+        pipes.report_asset_materialization(metadata=metadata)
+    else:
+        pipes.report_custom_message(metadata)

@@ -15,13 +15,18 @@ from dagster import (
     asset,
     asset_check,
 )
+from dagster import Field as DagsterField
 from pydantic import Field
 
 from resources import environment
+from resources.batch_files import BatchFilesResource
 from resources.model_registry import ModelRegistryResource
 from resources.model_source import ModelSourceResource
+from resources.serving import BatchComputeResource
+from waldinger_assets.model.evaluation import evaluate_and_record
 from waldinger_assets.model.inference_check import load_and_answer
 from waldinger_assets.model.promotion import promote_verified
+from waldinger_assets.training.names import FINE_TUNED_MODEL_KEY, TRAINING_DATASET_KEY
 from waldinger_runtime.artifact import ArtifactError, artifact_files, artifact_sha256, verify_sha256
 
 MODEL_SOURCE_KEY = ["waldinger", "model", "model_source"]
@@ -29,6 +34,7 @@ REGISTERED_MODEL_KEY = ["waldinger", "model", "registered_model"]
 PRODUCTION_MODEL_KEY = ["waldinger", "model", "production_model"]
 HASH_CHECK = "artifact_hash_matches"
 CHAT_CHECK = "model_loads_and_answers_deterministically"
+EVALUATION_CHECK = "evaluation_on_the_eval_split"
 
 
 @asset(
@@ -62,29 +68,26 @@ def model_source(context: AssetExecutionContext, model_source_settings: ModelSou
 
 @asset(
     key=REGISTERED_MODEL_KEY,
-    ins={"model_source": AssetIn(key=MODEL_SOURCE_KEY)},
+    ins={"fine_tuned_model": AssetIn(key=FINE_TUNED_MODEL_KEY)},
     group_name="model",
     kinds={"azureml", "python"},
     description=(
-        "The artifact registered in the model registry (Azure ML in prod, the embedded registry locally): "
-        "immutable versions; registering the same bytes again creates no new version. Tags carry the lineage: "
-        "artifact sha256, source, code version (git commit) and the Dagster run id."
+        "The fine-tuned artifact registered in the model registry (Azure ML in prod, the embedded registry "
+        "locally): immutable versions; registering the same bytes again creates no new version. Tags carry the "
+        "lineage: artifact sha256, MLflow run, training dataset version, base model, code version (git commit) "
+        "and the Dagster run id. Its evaluation on the eval split is a blocking check; the registry stores "
+        "the metrics with the version."
     ),
 )
 def registered_model(
-    context: AssetExecutionContext, model_source: dict, model_registry: ModelRegistryResource
+    context: AssetExecutionContext, fine_tuned_model: dict, model_registry: ModelRegistryResource
 ) -> Output:
     registry = model_registry.registry()
     started = time.perf_counter()
     version, created = registry.register(
         model_registry.model_name,
-        Path(model_source["path"]),
-        tags={
-            "artifact_sha256": model_source["sha256"],
-            "source": model_source["source"],
-            "code_version": environment.code_version(),
-            "dagster_run_id": context.run_id,
-        },
+        Path(fine_tuned_model["path"]),
+        tags=training_lineage_tags(fine_tuned_model, run_id=context.run_id),
         properties={"registered_by": "waldinger", "format": "transformers"},
     )
     seconds = time.perf_counter() - started
@@ -97,11 +100,28 @@ def registered_model(
             "version": MetadataValue.text(version.version),
             "new_version": MetadataValue.bool(created),
             "artifact_sha256": MetadataValue.text(version.sha256),
+            "mlflow_run_id": MetadataValue.text(version.tags.get("mlflow_run_id", "")),
+            "training_dataset_version": MetadataValue.text(version.tags.get("training_dataset_version", "")),
             "lineage": MetadataValue.json(version.tags),
             "stage": MetadataValue.text(version.stage),
             "seconds": MetadataValue.float(round(seconds, 2)),
         },
     )
+
+
+def training_lineage_tags(fine_tuned: dict, run_id: str | None) -> dict[str, str]:
+    """The registry tags of a fine-tuned artifact: where it came from, down to the code commit."""
+    return {
+        "artifact_sha256": fine_tuned["sha256"],
+        "source": f"fine-tuned ({fine_tuned['method']}) from {fine_tuned['base_model']}",
+        "base_model": fine_tuned["base_model"],
+        "base_model_sha256": fine_tuned["base_model_sha256"],
+        "mlflow_run_id": fine_tuned["mlflow_run_id"],
+        "training_dataset_version": fine_tuned["training_dataset_version"],
+        "training_method": fine_tuned["method"],
+        "code_version": fine_tuned.get("code_version") or environment.code_version(),
+        **({"dagster_run_id": run_id} if run_id else {}),
+    }
 
 
 def _registered(context: AssetCheckExecutionContext, model_registry: ModelRegistryResource):
@@ -150,6 +170,34 @@ def model_loads_and_answers_deterministically(
             "generate_seconds": MetadataValue.float(round(first.generate_seconds, 3)),
         },
     )
+
+
+@asset_check(
+    asset=REGISTERED_MODEL_KEY,
+    name=EVALUATION_CHECK,
+    blocking=True,
+    additional_ins={"training_dataset": AssetIn(key=TRAINING_DATASET_KEY)},
+    config_schema={"version": DagsterField(str, default_value="", description="Version to evaluate; empty: latest.")},
+    description=(
+        "The version answers the eval split of the current training dataset through the batch deployment's "
+        "engine (greedy): exact match, parse rate, per-field accuracy, latency. The metrics are stored with the "
+        "version in the registry; the check fails below the promotion threshold (exact match)."
+    ),
+)
+def evaluation_on_the_eval_split(
+    context: AssetCheckExecutionContext,
+    training_dataset,
+    model_registry: ModelRegistryResource,
+    batch_compute: BatchComputeResource,
+    batch_files: BatchFilesResource,
+) -> AssetCheckResult:
+    registry = model_registry.registry()
+    requested = (context.op_execution_context.op_config or {}).get("version", "")
+    version = (
+        registry.get(model_registry.model_name, requested) if requested else _registered(context, model_registry)[1]
+    )
+    result = evaluate_and_record(context, registry, version, training_dataset, batch_compute, batch_files)
+    return result.check_result()
 
 
 class PromotionConfig(Config):

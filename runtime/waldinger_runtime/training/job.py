@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 from waldinger_runtime.jsonl import read_jsonl
-from waldinger_runtime.pipes import open_pipes
+from waldinger_runtime.pipes import open_pipes, report_figures
 from waldinger_runtime.training.loop import METHODS, TrainingParameters
 
 DEFAULT_EXPERIMENT = "waldinger-fine-tuning"
@@ -182,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
         print("MLFLOW_TRACKING_URI is not set; MLflow writes to ./mlruns", file=sys.stderr)
     with open_pipes(args.pipes_blob_account_url) as pipes:
         figures = run_training(args, log=pipes.log.info)
-        pipes.report_asset_materialization(metadata={f"job_{key}": value for key, value in figures.items()})
+        report_figures(pipes, figures)
     print(json.dumps(figures), file=sys.stderr)
     return 0
 
