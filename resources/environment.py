@@ -405,3 +405,34 @@ def daily_batch_cron() -> str:
     if not is_valid_cron_string(raw):
         raise SettingsError(f"WALDINGER_DAILY_BATCH_CRON={raw!r} is not a cron expression; e.g. '30 0 * * *'.")
     return raw
+
+
+@dataclass(frozen=True)
+class PromotionGateSettings:
+    """The evaluation gate's defaults: the least exact match a version needs on the eval split, and how much worse
+    than the production version's it may be."""
+
+    min_exact_match: float
+    max_regression: float
+
+
+def promotion_gate_settings() -> PromotionGateSettings:
+    """WALDINGER_PROMOTION_MIN_EXACT_MATCH (default 0.9) and WALDINGER_PROMOTION_MAX_REGRESSION (default 0.01), both
+    fractions from 0 to 1; a promotion's config or `waldinger model promote` options may set others for one run."""
+    return PromotionGateSettings(
+        min_exact_match=_fraction("WALDINGER_PROMOTION_MIN_EXACT_MATCH", 0.9),
+        max_regression=_fraction("WALDINGER_PROMOTION_MAX_REGRESSION", 0.01),
+    )
+
+
+def _fraction(name: str, default: float) -> float:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 1:
+        raise SettingsError(f"{name}={raw!r} is not a fraction from 0 to 1 (e.g. {default}); set one or unset it.")
+    return value

@@ -172,7 +172,7 @@ def _record_production_change(promotion) -> str:
 
 def _model(args: argparse.Namespace) -> int:
     from resources.model_registry import model_registry_resource
-    from waldinger_assets.model.promotion import promote_verified, rollback_verified
+    from waldinger_assets.model.promotion import PromotionError, promote_verified, rollback_verified
 
     resource = model_registry_resource().process_config_and_initialize()
     registry, name = resource.registry(), resource.model_name
@@ -182,25 +182,30 @@ def _model(args: argparse.Namespace) -> int:
             print(json.dumps([v.to_json() for v in versions], indent=2))
         else:
             for v in versions:
-                print(f"{v.name} v{v.version}  {v.stage:<10}  {v.created_at}  sha256 {v.sha256[:12]}")
+                score = v.metrics.get("exact_match")
+                evaluated = f"exact match {score:.3f} on {v.evaluated_on}" if score is not None else "not evaluated"
+                print(f"{v.name} v{v.version}  {v.stage:<10}  {v.created_at}  sha256 {v.sha256[:12]}  {evaluated}")
             if not versions:
                 print(f"no version of {name} registered yet (materialize waldinger/model/registered_model)")
         return EXIT_OK
     if args.action == "promote":
-        promotion = promote_verified(registry, name, args.version, run_id=None)
+        try:
+            promotion = promote_verified(
+                registry, name, args.version, run_id=None, override_gate=args.override_gate, reason=args.reason
+            )
+        except PromotionError as error:
+            if args.json and error.decision is not None:
+                print(json.dumps({"model": name, "promoted": False, "gate": error.decision.to_json()}))
+            raise
     else:
         promotion = rollback_verified(registry, name, run_id=None)
     recorded = _record_production_change(promotion)
-    summary = {
-        "model": name,
-        "version": promotion.version,
-        "previous_version": promotion.previous,
-        "reason": promotion.reason,
-    }
     if args.json:
-        print(json.dumps(summary))
+        print(json.dumps(promotion.to_json()))
     else:
         print(f"{name}: production is now version {promotion.version} (was {promotion.previous}); {recorded}")
+        if promotion.override_reason:
+            print(f"evaluation gate overridden ({promotion.gate.summary()}); reason: {promotion.override_reason}")
     return EXIT_OK
 
 
@@ -266,8 +271,14 @@ def build_parser() -> argparse.ArgumentParser:
     model = commands.add_parser("model", help="registered versions of the model")
     model.add_argument("action", choices=["list", "promote", "rollback"])
     model.add_argument("--version", help="promote: the version (default: the latest registered)")
+    model.add_argument(
+        "--override-gate",
+        action="store_true",
+        help="promote: even if the evaluation gate refuses (needs --reason; both are recorded)",
+    )
+    model.add_argument("--reason", help="promote: why the evaluation gate is overridden")
     model.add_argument("--json", action="store_true", help="print JSON")
-    model.set_defaults(handler=_model)
+    model.set_defaults(handler=_model, check=_check_model_arguments)
 
     serve = commands.add_parser("serve", help="the local real-time endpoint (OpenAI API) for the production version")
     serve.add_argument("action", choices=["start", "stop", "status"])
@@ -276,8 +287,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _check_model_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Usage errors (exit 2, before anything is read): the override needs a reason, and only promote takes them."""
+    if (args.override_gate or args.reason is not None) and args.action != "promote":
+        parser.error(f"--override-gate and --reason go with `model promote`, not `model {args.action}`")
+    if args.override_gate and not (args.reason or "").strip():
+        parser.error("--override-gate needs --reason TEXT: the reason is recorded with the promotion")
+    if args.reason is not None and not args.override_gate:
+        parser.error("--reason is recorded only with --override-gate; add it, or leave --reason out")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if hasattr(args, "check"):
+        args.check(parser, args)
     from resources.model_registry.embedded import RegistryError
     from resources.serving.artifacts import DeploymentError
     from waldinger_assets.model.promotion import PromotionError

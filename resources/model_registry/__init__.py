@@ -1,5 +1,8 @@
 """The model registry resource: the embedded on-disk registry locally, Azure ML Model Registry in prod. Both
-offer the same operations with the same semantics (see resources.model_registry.embedded)."""
+offer the same operations with the same semantics (see resources.model_registry.embedded): list_versions, get,
+register, record_evaluation (a version's metrics, read back as ModelVersion.metrics), local_path, production,
+promote, promotions, rollback, archive, restore. Neither judges metrics: the evaluation gate
+(waldinger_assets.model.gate) does, in promotion, before it calls promote."""
 
 from __future__ import annotations
 

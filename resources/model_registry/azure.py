@@ -7,41 +7,83 @@ Archived versions count: `models.list()` skips them by default (ListViewType.ACT
 asks for ALL versions, and for the ARCHIVED_ONLY ones to mark them, since azure-ai-ml's Model has no archived flag.
 An archived version thus keeps its number, is what registering its bytes again returns, and is not promoted.
 
-The promotion history lives in the versions' tags (`promoted_at`, `promoted_by_run`); Dagster keeps the full
+The promotion history lives in the versions' tags (`promoted_at`, `promoted_by_run`, `promotion_reason`, and for an
+override of the evaluation gate `promotion_override_reason` and `promotion_gate_failures`); Dagster keeps the full
 history as materializations of production_model.
+
+A version's evaluation is stored as tags too: `eval_<metric>=<value>` (e.g. `eval_exact_match=0.953`) and
+`evaluated_on=<dataset version>`; listing parses them back into `metrics` and `evaluated_on`, so `tags` hold the
+same lineage tags as the embedded registry's. Tags are the mutable part of a model version: azure-ai-ml has no
+`models.update`, and what `az ml model update --set tags.k=v` does is `models.get` then `models.create_or_update`
+of the same name, version and path, a PUT that replaces the tags as a whole (so the other tags are sent along) and
+that the service refuses only if the path changed. That PUT always sends `isArchived: false` (Model._to_rest_object),
+which would restore an archived version, so an archived version's evaluation is not recorded (restore it first).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from resources.model_registry.embedded import (
+    RegistryError,
+    ensure_evaluable,
+    ensure_promotable,
+    evaluation_or_error,
+    rollback_target,
+)
+from resources.model_versions import (
     ARCHIVED,
     NONE_STAGE,
     PRODUCTION,
     SHA256_TAG,
     ModelVersion,
-    RegistryError,
-    ensure_promotable,
-    rollback_target,
 )
 from waldinger_runtime.artifact import artifact_sha256, validate_artifact
 
 AZURE_NON_PRODUCTION_STAGE = "Development"
+METRIC_TAG_PREFIX = "eval_"
+EVALUATED_ON_TAG = "evaluated_on"
+OVERRIDE_REASON_TAG = "promotion_override_reason"
+GATE_FAILURES_TAG = "promotion_gate_failures"
+GATE_FAILURES_SEPARATOR = " | "
+
+
+def _is_evaluation_tag(key: str) -> bool:
+    return key == EVALUATED_ON_TAG or key.startswith(METRIC_TAG_PREFIX)
+
+
+def split_evaluation_tags(tags: Mapping[str, str]) -> tuple[dict[str, str], dict[str, float], str | None]:
+    """(the other tags, the metrics, evaluated_on) from a model version's tags. A tag that starts with eval_ but
+    holds no number (set by hand in the studio, say) is not a metric and stays among the tags."""
+    other, metrics = {}, {}
+    for key, value in tags.items():
+        if key.startswith(METRIC_TAG_PREFIX):
+            try:
+                metrics[key[len(METRIC_TAG_PREFIX) :]] = float(value)
+                continue
+            except (TypeError, ValueError):
+                pass
+        if key != EVALUATED_ON_TAG:
+            other[key] = str(value)
+    return other, metrics, tags.get(EVALUATED_ON_TAG) or None
 
 
 def _to_version(model, archived: bool) -> ModelVersion:
     created = getattr(getattr(model, "creation_context", None), "created_at", None)
     stage = ARCHIVED if archived else (model.stage or NONE_STAGE)
+    tags, metrics, evaluated_on = split_evaluation_tags(dict(model.tags or {}))
     return ModelVersion(
         name=model.name,
         version=str(model.version),
         path=str(model.path),
-        tags=dict(model.tags or {}),
+        tags=tags,
         properties=dict(model.properties or {}),
         stage=PRODUCTION if stage == PRODUCTION else (ARCHIVED if stage == ARCHIVED else NONE_STAGE),
         created_at=created.isoformat(timespec="seconds") if isinstance(created, dt.datetime) else str(created or ""),
+        metrics=metrics,
+        evaluated_on=evaluated_on,
     )
 
 
@@ -149,25 +191,59 @@ class AzureMLModelRegistry:
     def production(self, name: str) -> ModelVersion | None:
         return next((v for v in self.list_versions(name) if v.stage == PRODUCTION), None)
 
-    def _set_stage(self, name: str, version: str, stage: str, extra_tags: dict[str, str] | None = None) -> None:
+    def _update(
+        self,
+        name: str,
+        version: str,
+        stage: str | None = None,
+        set_tags: Mapping[str, str] | None = None,
+        drop_tag=lambda key: False,
+    ) -> None:
+        """Changes a version's mutable fields the way azure-ai-ml supports (get, change, create_or_update of the same
+        name, version and path): the PUT replaces the tags as a whole, so every tag not dropped is sent back."""
         model = self.client.models.get(name=name, version=version)
-        model.stage = stage
-        if extra_tags:
-            model.tags = {**(model.tags or {}), **extra_tags}
+        if stage is not None:
+            model.stage = stage
+        kept = {k: v for k, v in (model.tags or {}).items() if not drop_tag(k)}
+        model.tags = {**kept, **(set_tags or {})}
         self.client.models.create_or_update(model)
 
-    def promote(self, name: str, version: str, run_id: str | None = None, reason: str = "promote") -> ModelVersion:
+    def record_evaluation(
+        self, name: str, version: str, metrics: Mapping[str, float], evaluated_on: str
+    ) -> ModelVersion:
+        """Stores the metrics as `eval_<name>` tags and the dataset version as `evaluated_on`, replacing an earlier
+        evaluation's tags (a metric the new evaluation lacks does not linger)."""
+        checked, dataset = evaluation_or_error(metrics, evaluated_on)
+        ensure_evaluable(self.get(name, version))
+        tags = {f"{METRIC_TAG_PREFIX}{key}": repr(value) for key, value in checked.items()}
+        self._update(name, str(version), set_tags={**tags, EVALUATED_ON_TAG: dataset}, drop_tag=_is_evaluation_tag)
+        return self.get(name, version)
+
+    def promote(
+        self,
+        name: str,
+        version: str,
+        run_id: str | None = None,
+        reason: str = "promote",
+        gate_failures: Sequence[str] = (),
+        override_reason: str | None = None,
+    ) -> ModelVersion:
         target = self.get(name, version)
         ensure_promotable(target)
         previous = self.production(name)
         if previous and previous.version != target.version:
-            self._set_stage(name, previous.version, AZURE_NON_PRODUCTION_STAGE)
+            self._update(name, previous.version, stage=AZURE_NON_PRODUCTION_STAGE)
         stamp = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-        self._set_stage(
+        promotion_tags = {"promoted_at": stamp, "promoted_by_run": run_id or "cli", "promotion_reason": reason}
+        if override_reason:
+            promotion_tags[OVERRIDE_REASON_TAG] = override_reason
+            promotion_tags[GATE_FAILURES_TAG] = GATE_FAILURES_SEPARATOR.join(gate_failures)
+        self._update(  # an earlier override of this version is not this promotion's
             name,
             target.version,
-            PRODUCTION,
-            {"promoted_at": stamp, "promoted_by_run": run_id or "cli", "promotion_reason": reason},
+            stage=PRODUCTION,
+            set_tags=promotion_tags,
+            drop_tag=lambda key: key in (OVERRIDE_REASON_TAG, GATE_FAILURES_TAG),
         )
         return self.get(name, target.version)
 
@@ -181,6 +257,10 @@ class AzureMLModelRegistry:
                 "run_id": v.tags.get("promoted_by_run"),
                 "reason": v.tags.get("promotion_reason"),
                 "artifact_sha256": v.sha256,
+                "metrics": v.metrics,  # the version's metrics now (its tags keep no copy per promotion)
+                "evaluated_on": v.evaluated_on,
+                "gate_failures": [f for f in v.tags.get(GATE_FAILURES_TAG, "").split(GATE_FAILURES_SEPARATOR) if f],
+                "override_reason": v.tags.get(OVERRIDE_REASON_TAG),
             }
             for v in sorted(promoted, key=lambda v: v.tags["promoted_at"])
         ]

@@ -7,48 +7,48 @@ registration leaves no version behind. Registering the same bytes again returns 
 artifact's sha256 is a tag and decides. An archived version stays listed (stage Archived) and keeps its number and
 its bytes: registering those bytes again returns it, still archived, and promoting it is refused until it is
 restored.
+
+A version's evaluation (its metrics and the dataset version they were measured on) is stored in its version.json
+by `record_evaluation`; it can be recorded again (re-evaluation), and registering the same bytes keeps it. Every
+promotion entry records the metrics the version had when it was promoted, and an override of the evaluation gate
+records its reason and the gate's failed reasons.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import fcntl
 import json
 import os
 import shutil
-from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
+from resources.model_versions import (
+    ARCHIVED,
+    NONE_STAGE,
+    PRODUCTION,
+    SHA256_TAG,
+    ModelVersion,
+    checked_evaluation,
+)
 from waldinger_runtime.artifact import artifact_sha256, validate_artifact
 
-SHA256_TAG = "artifact_sha256"
-PRODUCTION = "Production"
-ARCHIVED = "Archived"
-NONE_STAGE = "None"
+__all__ = [  # ModelVersion and the stage names live in resources.model_versions; importing them from here works too
+    "ARCHIVED",
+    "NONE_STAGE",
+    "PRODUCTION",
+    "SHA256_TAG",
+    "EmbeddedModelRegistry",
+    "ModelVersion",
+    "RegistryError",
+]
 
 
 class RegistryError(RuntimeError):
     """A registry operation cannot be done; the message says why and what to do."""
-
-
-@dataclass(frozen=True)
-class ModelVersion:
-    name: str
-    version: str
-    path: str
-    tags: dict[str, str] = field(default_factory=dict)
-    properties: dict[str, str] = field(default_factory=dict)
-    stage: str = NONE_STAGE
-    created_at: str = ""
-
-    @property
-    def sha256(self) -> str:
-        return self.tags.get(SHA256_TAG, "")
-
-    def to_json(self) -> dict:
-        return asdict(self)
 
 
 def _now() -> str:
@@ -74,7 +74,10 @@ class EmbeddedModelRegistry:
         entry = version_dir / "version.json"
         try:
             version = ModelVersion(**json.loads(entry.read_text(encoding="utf-8")))
-        except (OSError, UnicodeDecodeError, ValueError, TypeError) as error:
+            if version.metrics:
+                metrics, _ = checked_evaluation(version.metrics, version.evaluated_on or "")
+                version = dataclasses.replace(version, metrics=metrics)
+        except (OSError, UnicodeDecodeError, ValueError, TypeError, AttributeError) as error:
             raise RegistryError(corrupted_entry_message(entry, error)) from error
         if version.version != version_dir.name:
             raise RegistryError(corrupted_entry_message(entry, f"it describes version {version.version!r}"))
@@ -141,8 +144,31 @@ class EmbeddedModelRegistry:
     def production(self, name: str) -> ModelVersion | None:
         return next((v for v in self.list_versions(name) if v.stage == PRODUCTION), None)
 
-    def promote(self, name: str, version: str, run_id: str | None = None, reason: str = "promote") -> ModelVersion:
-        """Makes `version` the one production version; the previous one goes back to stage None."""
+    def record_evaluation(
+        self, name: str, version: str, metrics: Mapping[str, float], evaluated_on: str
+    ) -> ModelVersion:
+        """Stores the version's metrics and the dataset version they were measured on, replacing an earlier
+        evaluation of it; the version keeps its stage, tags and bytes."""
+        checked, dataset = evaluation_or_error(metrics, evaluated_on)
+        with self._locked(name) as model_dir:
+            target = self.get(name, version)
+            ensure_evaluable(target)
+            evaluated = dataclasses.replace(target, metrics=checked, evaluated_on=dataset)
+            self._write(model_dir / evaluated.version, evaluated)
+            return evaluated
+
+    def promote(
+        self,
+        name: str,
+        version: str,
+        run_id: str | None = None,
+        reason: str = "promote",
+        gate_failures: Sequence[str] = (),
+        override_reason: str | None = None,
+    ) -> ModelVersion:
+        """Makes `version` the one production version; the previous one goes back to stage None. The registry
+        itself does not judge metrics (the evaluation gate does, before it calls this); it records them, and
+        `gate_failures` with `override_reason` when the gate was overridden."""
         with self._locked(name) as model_dir:
             target = self.get(name, version)
             ensure_promotable(target)
@@ -158,6 +184,10 @@ class EmbeddedModelRegistry:
                 "run_id": run_id,
                 "reason": reason,
                 "artifact_sha256": target.sha256,
+                "metrics": target.metrics,
+                "evaluated_on": target.evaluated_on,
+                "gate_failures": list(gate_failures),
+                "override_reason": override_reason,
             }
             with open(model_dir / "promotions.jsonl", "a", encoding="utf-8") as history:
                 history.write(json.dumps(record) + "\n")
@@ -224,6 +254,23 @@ def ensure_promotable(version: ModelVersion) -> None:
         )
 
 
+def evaluation_or_error(metrics: Mapping[str, float], evaluated_on: str) -> tuple[dict[str, float], str]:
+    try:
+        return checked_evaluation(metrics, evaluated_on)
+    except ValueError as error:
+        raise RegistryError(f"The evaluation was not recorded: {error}") from None
+
+
+def ensure_evaluable(version: ModelVersion) -> None:
+    """An archived version's evaluation is not recorded, in either registry: Azure ML's tag update would restore it
+    (azure-ai-ml's PUT always sends isArchived false), and an archived version is not promoted anyway."""
+    if version.stage == ARCHIVED:
+        raise RegistryError(
+            f"{version.name} version {version.version} is archived, so its evaluation is not recorded; restore it "
+            f"first (restore({version.name!r}, {version.version!r}) on the registry), then evaluate it again."
+        )
+
+
 def rollback_target(name: str, current: ModelVersion | None, promotions: list[dict]) -> tuple[ModelVersion, str]:
     """(current production version, the version promoted before it), or a RegistryError saying why not."""
     if current is None:
@@ -235,4 +282,4 @@ def rollback_target(name: str, current: ModelVersion | None, promotions: list[di
 
 
 def _with_stage(version: ModelVersion, stage: str) -> ModelVersion:
-    return ModelVersion(**{**version.to_json(), "stage": stage})
+    return dataclasses.replace(version, stage=stage)

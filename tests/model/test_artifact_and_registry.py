@@ -127,3 +127,34 @@ def test_promotion_rollback_and_archive(tiny_model: Path, tmp_path: Path) -> Non
         registry.promote(NAME, "2")
     with pytest.raises(RegistryError, match="no version '9'"):
         registry.get(NAME, "9")
+
+
+def test_an_evaluation_lives_in_version_json_and_an_entry_from_before_evaluations_still_reads(
+    tiny_model: Path, tmp_path: Path
+) -> None:
+    registry = EmbeddedModelRegistry(tmp_path / "registry")
+    version, _ = registry.register(NAME, tiny_model, {"source": "tiny"}, {})
+    entry = Path(version.path).parent / "version.json"
+    before = json.loads(entry.read_text())
+    for key in ("metrics", "evaluated_on"):  # as a version registered before evaluations were stored
+        before.pop(key)
+    entry.write_text(json.dumps(before))
+    assert (registry.get(NAME, "1").metrics, registry.get(NAME, "1").evaluated_on) == ({}, None)
+
+    registry.record_evaluation(NAME, "1", {"exact_match": 0.953, "parse_rate": 1}, evaluated_on="tickets-v3")
+    stored = json.loads(entry.read_text())
+    assert (stored["metrics"], stored["evaluated_on"]) == ({"exact_match": 0.953, "parse_rate": 1.0}, "tickets-v3")
+    assert stored["tags"] == before["tags"] and stored["stage"] == before["stage"]
+    assert not list(entry.parent.glob(".*.tmp")), "written through a temporary file, then renamed into place"
+
+
+def test_a_corrupted_evaluation_in_version_json_is_a_corrupted_entry(tiny_model: Path, tmp_path: Path) -> None:
+    registry = EmbeddedModelRegistry(tmp_path / "registry")
+    version, _ = registry.register(NAME, tiny_model, {}, {})
+    registry.record_evaluation(NAME, "1", {"exact_match": 0.9}, evaluated_on="tickets-v3")
+    entry = Path(version.path).parent / "version.json"
+    entry.write_text(entry.read_text().replace("0.9", '"high"'))
+    with pytest.raises(
+        RegistryError, match=r"is corrupted \(Metric exact_match is 'high'; a metric is a finite number"
+    ):
+        registry.get(NAME, "1")

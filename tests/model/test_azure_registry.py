@@ -246,3 +246,119 @@ def test_archive_is_a_put_of_is_archived_and_listing_asks_for_archived_versions_
     transport.requests.clear()
     again, created = registry.register(NAME, variant(tiny_model, tmp_path / "again", 1e-6), TAGS, {})
     assert not created and again.version == "2" and version_puts(transport) == []
+
+
+METRICS = {"exact_match": 0.953, "parse_rate": 1.0, "latency_p50_ms": 41.5}
+
+
+def test_an_evaluation_is_stored_with_the_version_and_read_back(any_registry, tiny_model) -> None:
+    registry = any_registry
+    registry.register(NAME, tiny_model, TAGS, {})
+    assert (registry.get(NAME, "1").metrics, registry.get(NAME, "1").evaluated_on) == ({}, None)
+
+    recorded = registry.record_evaluation(NAME, "1", METRICS, evaluated_on="tickets-v3")
+    assert (recorded.metrics, recorded.evaluated_on) == (METRICS, "tickets-v3")
+    (listed,) = registry.list_versions(NAME)
+    assert (listed.metrics, listed.evaluated_on) == (METRICS, "tickets-v3")
+    assert listed.tags == {**TAGS, SHA256_TAG: listed.sha256}, "the lineage tags are kept, the metrics are not tags"
+    assert listed.to_json()["metrics"] == METRICS
+
+    # Registering the same bytes again keeps the evaluation; promotion keeps it and records it.
+    again, created = registry.register(NAME, tiny_model, {**TAGS, "dagster_run_id": "run-2"}, {})
+    assert not created and again.metrics == METRICS
+    assert registry.promote(NAME, "1", run_id="run-a").metrics == METRICS
+    (promotion,) = registry.promotions(NAME)
+    assert (promotion["metrics"], promotion["evaluated_on"]) == (METRICS, "tickets-v3")
+    assert (promotion["gate_failures"], promotion["override_reason"]) == ([], None)
+
+
+def test_a_re_evaluation_replaces_the_metrics(any_registry, tiny_model) -> None:
+    registry = any_registry
+    registry.register(NAME, tiny_model, TAGS, {})
+    registry.record_evaluation(NAME, "1", METRICS, evaluated_on="tickets-v3")
+    registry.record_evaluation(NAME, "1", {"exact_match": 0.961, "parse_rate": 0.99}, evaluated_on="tickets-v4")
+    version = registry.get(NAME, "1")
+    assert version.metrics == {"exact_match": 0.961, "parse_rate": 0.99}, "latency_p50_ms of v3 does not linger"
+    assert version.evaluated_on == "tickets-v4"
+    assert version.tags == {**TAGS, SHA256_TAG: version.sha256}
+
+
+@pytest.mark.parametrize(
+    ("metrics", "evaluated_on", "message"),
+    [
+        ({}, "tickets-v3", "at least one metric"),
+        ({"exact_match": float("nan")}, "tickets-v3", "a metric is a finite number"),
+        ({"exact_match": "0.9"}, "tickets-v3", "a metric is a finite number"),
+        ({"Exact Match": 0.9}, "tickets-v3", "is not usable"),
+        ({"exact_match": 0.9}, " ", "evaluated_on must name the dataset version"),
+    ],
+)
+def test_an_unusable_evaluation_is_refused_and_nothing_is_stored(
+    any_registry, tiny_model, metrics, evaluated_on, message
+) -> None:
+    registry = any_registry
+    registry.register(NAME, tiny_model, TAGS, {})
+    with pytest.raises(RegistryError, match=message):
+        registry.record_evaluation(NAME, "1", metrics, evaluated_on=evaluated_on)
+    assert registry.get(NAME, "1").metrics == {}
+
+
+def test_an_archived_version_s_evaluation_is_not_recorded(any_registry, tiny_model, tmp_path) -> None:
+    registry = any_registry
+    register_two_and_archive_the_second(registry, tiny_model, tmp_path)
+    with pytest.raises(RegistryError, match="version 2 is archived, so its evaluation is not recorded; restore it"):
+        registry.record_evaluation(NAME, "2", METRICS, evaluated_on="tickets-v3")
+    assert (registry.get(NAME, "2").stage, registry.get(NAME, "2").metrics) == (ARCHIVED, {})
+    with pytest.raises(RegistryError, match="no version '9'"):
+        registry.record_evaluation(NAME, "9", METRICS, evaluated_on="tickets-v3")
+
+
+def test_azure_stores_the_evaluation_as_tags_in_one_put_of_the_same_version(azure, tiny_model) -> None:
+    registry, transport = azure
+    registry.register(NAME, tiny_model, TAGS, {})
+    registry.promote(NAME, "1", run_id="run-a")
+    (registered_put, promoted_put) = version_puts(transport)
+    puts_before = len(version_puts(transport))
+
+    registry.record_evaluation(NAME, "1", METRICS, evaluated_on="tickets-v3")
+    (put,) = version_puts(transport)[puts_before:]
+    assert put["path"].endswith(f"/models/{NAME}/versions/1")
+    body = put["json"]["properties"]
+    assert body["tags"] == {
+        **promoted_put["json"]["properties"]["tags"],  # lineage and promotion tags are sent back, not lost
+        "eval_exact_match": "0.953",
+        "eval_parse_rate": "1.0",
+        "eval_latency_p50_ms": "41.5",
+        "evaluated_on": "tickets-v3",
+    }
+    assert body["modelUri"] == registered_put["json"]["properties"]["modelUri"], "the same files, no new upload"
+    assert body["stage"] == PRODUCTION and body["isArchived"] is False
+    assert registry.production(NAME).metrics == METRICS
+
+
+def test_azure_reads_eval_tags_set_elsewhere_and_keeps_tags_that_are_not_numbers(azure, tiny_model) -> None:
+    registry, transport = azure
+    registry.register(NAME, tiny_model, TAGS, {})
+    stored = transport.models[(NAME, "1")]["properties"]["tags"]
+    stored.update({"eval_exact_match": "0.91", "eval_notes": "looked fine", "evaluated_on": "tickets-v2"})
+    version = registry.get(NAME, "1")
+    assert (version.metrics, version.evaluated_on) == ({"exact_match": 0.91}, "tickets-v2")
+    assert version.tags["eval_notes"] == "looked fine"
+
+
+def test_an_override_is_recorded_in_azure_tags_and_a_later_plain_promotion_clears_it(
+    azure, tiny_model, tmp_path
+) -> None:
+    registry, _ = azure
+    registry.register(NAME, tiny_model, TAGS, {})
+    registry.register(NAME, variant(tiny_model, tmp_path / "v2", 1e-6), TAGS, {})
+    failures = ("exact match 0.412 is below the threshold 0.900", "another reason")
+    registry.promote(NAME, "1", run_id="run-a", gate_failures=failures, override_reason="hotfix for ticket 42")
+    assert registry.promotions(NAME)[-1]["override_reason"] == "hotfix for ticket 42"
+    assert registry.promotions(NAME)[-1]["gate_failures"] == list(failures)
+
+    registry.promote(NAME, "2", run_id="run-b")
+    registry.promote(NAME, "1", run_id="run-c")
+    # (the history is one entry per version, ordered by promoted_at seconds: pick version 1's, not the last one)
+    (latest,) = [p for p in registry.promotions(NAME) if p["version"] == "1"]
+    assert (latest["run_id"], latest["override_reason"], latest["gate_failures"]) == ("run-c", None, [])

@@ -202,6 +202,24 @@ def evaluation_on_the_eval_split(
 
 class PromotionConfig(Config):
     version: str = Field(default="", description="Version to promote; empty means the latest registered one.")
+    min_exact_match: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description="Least exact match on the eval split the version needs; empty means "
+        "WALDINGER_PROMOTION_MIN_EXACT_MATCH (default 0.9).",
+    )
+    max_regression: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description="How much lower than the production version's exact match it may be; empty means "
+        "WALDINGER_PROMOTION_MAX_REGRESSION (default 0.01).",
+    )
+    override_gate: bool = Field(
+        default=False, description="Promote even if the evaluation gate refuses; needs a reason, which is recorded."
+    )
+    reason: str = Field(default="", description="Why the gate is overridden (required with override_gate).")
 
 
 @asset(
@@ -211,14 +229,28 @@ class PromotionConfig(Config):
     kinds={"azureml"},
     description=(
         "The version serving in production. Materializing it promotes a version (config `version`, default the "
-        "latest) after verifying it (hash, loads, answers); its materialization history is the promotion "
-        "history. Roll back with `waldinger model rollback`."
+        "latest) after verifying it (hash, loads, answers) and through the evaluation gate (exact match at least "
+        "min_exact_match and no worse than production by more than max_regression; override_gate with a reason "
+        "overrides it, recorded); its materialization history is the promotion history, with each version's "
+        "metrics. Roll back with `waldinger model rollback`."
     ),
 )
 def production_model(
     context: AssetExecutionContext, config: PromotionConfig, model_registry: ModelRegistryResource
 ) -> MaterializeResult:
     promotion = promote_verified(
-        model_registry.registry(), model_registry.model_name, config.version or None, run_id=context.run_id
+        model_registry.registry(),
+        model_registry.model_name,
+        config.version or None,
+        run_id=context.run_id,
+        min_exact_match=config.min_exact_match,
+        max_regression=config.max_regression,
+        override_gate=config.override_gate,
+        reason=config.reason or None,
     )
+    if promotion.override_reason:
+        context.log.warning(
+            f"{promotion.name} version {promotion.version} promoted despite the evaluation gate "
+            f"({promotion.gate.summary()}); reason: {promotion.override_reason}"
+        )
     return MaterializeResult(metadata=promotion.metadata())
