@@ -11,6 +11,7 @@ from infra_pulumi.ml_platform import MlPlatform
 from infra_pulumi.pipeline_secrets import PipelineSecrets
 from infra_pulumi.realtime_serving import CONTAINER_NAME, RealtimeServing
 from infra_pulumi.stack_outputs import outputs_from_settings
+from infra_pulumi.training_compute import TrainingCompute
 
 settings, secrets = read_stack_config()
 prefix = f"{settings.project}-{settings.environment}"
@@ -19,6 +20,7 @@ resource_group = azure_native.resources.ResourceGroup(f"{prefix}-rg", location=s
 ml = MlPlatform(f"{prefix}-ml", settings, resource_group)
 pipeline_secrets = PipelineSecrets(f"{prefix}-secrets", settings, secrets, ml.key_vault.name, resource_group.name)
 batch = BatchCompute(f"{prefix}-batch", settings, resource_group, ml)
+training = TrainingCompute(f"{prefix}-training", settings, resource_group, ml, batch.pipes_container)
 serving = RealtimeServing(f"{prefix}-serving", settings, resource_group, ml, pipeline_secrets)
 
 pipeline_settings = {
@@ -29,6 +31,7 @@ pipeline_settings = {
     "WALDINGER_CONTAINER_NAME": CONTAINER_NAME,
     "WALDINGER_AML_COMPUTE": batch.compute_name,
     "WALDINGER_AML_ENVIRONMENT": batch.environment,
+    "WALDINGER_AZUREML_TRAINING_COMPUTE": training.compute_name,
     "WALDINGER_PIPES_STORAGE_ACCOUNT_URL": batch.pipes_account_url,
     "WALDINGER_PIPES_CONTAINER": batch.pipes_container.name,
     "SNOWFLAKE_ACCOUNT": settings.snowflake_account,

@@ -9,7 +9,7 @@ import pulumi
 import pulumi_azure_native as azure_native
 
 from infra_pulumi import roles
-from infra_pulumi.building_blocks import private_storage_account, user_assigned_identity
+from infra_pulumi.building_blocks import private_storage_account, scale_to_zero_cluster, user_assigned_identity
 from infra_pulumi.config import StackSettings
 from infra_pulumi.ml_platform import MlPlatform
 
@@ -17,11 +17,6 @@ COMPUTE_NAME = "waldinger-batch"
 PIPES_CONTAINER = "dagster-pipes"
 SERVING_ENVIRONMENT = "waldinger-serving"
 SERVING_REPOSITORY = "waldinger-serving"
-
-
-def idle_duration(minutes: int) -> str:
-    """ISO-8601 duration, the format Azure ML takes for nodeIdleTimeBeforeScaleDown."""
-    return f"PT{minutes}M"
 
 
 class BatchCompute(pulumi.ComponentResource):
@@ -74,31 +69,19 @@ class BatchCompute(pulumi.ComponentResource):
         ml: MlPlatform,
     ) -> azure_native.machinelearningservices.Compute:
         """The AmlCompute cluster: min 0 nodes, max `batchMaxNodes`, idle scale-down, no public SSH."""
-        return azure_native.machinelearningservices.Compute(
+        return scale_to_zero_cluster(
             f"{name}-cluster",
+            settings,
             resource_group_name=resource_group.name,
             workspace_name=ml.workspace.name,
             compute_name=COMPUTE_NAME,
-            location=settings.location,
-            identity={"type": "UserAssigned", "user_assigned_identities": [self.identity.id]},
-            properties={
-                "compute_type": "AmlCompute",
-                "description": "Daily batch completions (scales to zero between batches).",
-                "disable_local_auth": True,
-                "properties": {
-                    "vm_size": settings.batch_vm_size,
-                    "vm_priority": settings.batch_vm_priority,
-                    "os_type": "Linux",
-                    "remote_login_port_public_access": "Disabled",
-                    "scale_settings": {
-                        "min_node_count": 0,
-                        "max_node_count": settings.batch_max_nodes,
-                        "node_idle_time_before_scale_down": idle_duration(settings.batch_idle_minutes),
-                    },
-                },
-            },
-            tags=settings.tags,
-            opts=pulumi.ResourceOptions(parent=self),
+            identity_id=self.identity.id,
+            vm_size=settings.batch_vm_size,
+            vm_priority=settings.batch_vm_priority,
+            max_nodes=settings.batch_max_nodes,
+            idle_minutes=settings.batch_idle_minutes,
+            description="Daily batch completions (scales to zero between batches).",
+            parent=self,
         )
 
     def _serving_environment(

@@ -53,6 +53,9 @@ class StackSettings:
     batch_vm_priority: str
     batch_max_nodes: int
     batch_idle_minutes: int
+    training_vm_size: str
+    training_max_nodes: int
+    training_idle_minutes: int
     serving_gpu_profile: str
     serving_max_replicas: int
     serving_concurrent_requests: int
@@ -120,6 +123,9 @@ OPTIONAL_KEYS = (
     "batchVmSize",
     "batchVmPriority",
     "batchIdleScaleDownMinutes",
+    "trainingVmSize",
+    "trainingMaxNodes",
+    "trainingIdleScaleDownMinutes",
     "servingGpuProfile",
     "servingMaxReplicas",
     "servingConcurrentRequests",
@@ -309,6 +315,10 @@ def settings_from_config(values: Mapping[str, str | None]) -> StackSettings:
         batch_vm_priority=_choice(values, "batchVmPriority", "Dedicated", VM_PRIORITIES),
         batch_max_nodes=_integer(values, "batchMaxNodes", None, 1, 100),
         batch_idle_minutes=_integer(values, "batchIdleScaleDownMinutes", 10, 2, MAX_IDLE_MINUTES),
+        # One node by default: the fine-tuning job runs on one node, so a second would only add to the bill.
+        training_vm_size=(values.get("trainingVmSize") or "").strip() or "Standard_NC24ads_A100_v4",
+        training_max_nodes=_integer(values, "trainingMaxNodes", 1, 1, 100),
+        training_idle_minutes=_integer(values, "trainingIdleScaleDownMinutes", 10, 2, MAX_IDLE_MINUTES),
         serving_gpu_profile=_choice(values, "servingGpuProfile", "Consumption-GPU-NC24-A100", list(GPU_PROFILES)),
         serving_max_replicas=_integer(values, "servingMaxReplicas", 1, 1, 10),
         serving_concurrent_requests=_integer(values, "servingConcurrentRequests", 16, 1, 1000),

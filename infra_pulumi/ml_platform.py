@@ -51,7 +51,7 @@ class MlPlatform(pulumi.ComponentResource):
             opts=child,
         )
         self.workspace = self._workspace(name, settings, resource_group_name)
-        # Shared by the real-time app and the batch cluster: both download the registered model version.
+        # Shared by the real-time app and the batch and training clusters: each downloads registered model versions.
         self.model_reader_role = roles.custom_role(
             f"{name}-model-reader",
             role_name=pulumi.Output.concat("Waldinger model reader (", resource_group_name, ")"),
@@ -128,8 +128,8 @@ class MlPlatform(pulumi.ComponentResource):
         )
 
     def grant_model_read(self, grants: roles.Grants) -> list[azure_native.authorization.RoleAssignment]:
-        """What downloading a registered model version takes (the real-time container and the batch cluster):
-        the model reader role on the workspace and read access to the files in its storage account."""
+        """What downloading a registered model version takes (the real-time container, the batch and the training
+        clusters): the model reader role on the workspace and read access to the files in its storage account."""
         return [
             grants("model-reader", self.model_reader_role.name, self.workspace.id),
             grants("model-files-reader", roles.STORAGE_BLOB_DATA_READER, self.storage_account.id),

@@ -16,7 +16,7 @@ STORAGE_BLOB_DATA_CONTRIBUTOR = "ba92f5b4-2d11-453d-a403-e96b0029c9fe"
 KEY_VAULT_SECRETS_USER = "4633458b-17de-408a-b874-0445c86b69e6"
 AZUREML_DATA_SCIENTIST = "f6c7c914-8db3-469d-8ca1-694a8f32e121"
 
-# What reading a registered model version takes (the real-time container and the batch cluster download it):
+# What reading a registered model version takes (the real-time container and the clusters download it):
 # the version's metadata, and the workspace datastore's credentials to fetch its files.
 MODEL_READER_ACTIONS = (
     "Microsoft.MachineLearningServices/workspaces/read",

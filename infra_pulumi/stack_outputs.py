@@ -29,6 +29,7 @@ SETTINGS_BY_OUTPUT: dict[str, str] = {
     "servingContainerName": "WALDINGER_CONTAINER_NAME",
     "batchCompute": "WALDINGER_AML_COMPUTE",
     "batchEnvironment": "WALDINGER_AML_ENVIRONMENT",
+    "trainingCompute": "WALDINGER_AZUREML_TRAINING_COMPUTE",
     "pipesStorageAccountUrl": "WALDINGER_PIPES_STORAGE_ACCOUNT_URL",
     "pipesContainer": "WALDINGER_PIPES_CONTAINER",
     "dagsterUrl": "WALDINGER_DAGSTER_URL",

@@ -391,6 +391,16 @@ def azure_serving_settings() -> AzureServingSettings:
     )
 
 
+TRAINING_COMPUTE_VARIABLE = "WALDINGER_AZUREML_TRAINING_COMPUTE"
+DEFAULT_TRAINING_COMPUTE = "waldinger-training"  # the name infra_pulumi gives the GPU training cluster
+
+
+def azure_training_compute() -> str:
+    """The Azure ML GPU cluster the prod fine-tuning command job runs on (WALDINGER_AZUREML_TRAINING_COMPUTE, the
+    stack output `trainingCompute`)."""
+    return os.environ.get(TRAINING_COMPUTE_VARIABLE, "").strip() or DEFAULT_TRAINING_COMPUTE
+
+
 def sensor_interval_seconds() -> int:
     """Seconds between ticks of the project's sensors (WALDINGER_SENSOR_INTERVAL_S; each tick is cheap: one
     metadata query per watched database, one query on the input table, one registry read)."""

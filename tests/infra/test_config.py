@@ -7,7 +7,13 @@ import subprocess
 
 import pytest
 
-from infra_pulumi.config import InfraConfigError, read_stack_config, settings_from_config
+from infra_pulumi.config import (
+    OPTIONAL_KEYS,
+    REQUIRED_KEYS,
+    InfraConfigError,
+    read_stack_config,
+    settings_from_config,
+)
 from tests.helpers import REPO_ROOT, VENV_BIN
 from tests.infra.conftest import CI_PRINCIPAL, PROD_CONFIG, SECRET_VALUES
 
@@ -26,6 +32,19 @@ def test_the_prod_config_is_valid_and_defaults_are_the_cheap_ones():
     assert settings.snowflake_databases == ("RAW", "ANALYTICS", "WALDINGER")
     assert settings.tags == {"team": "data-platform", "project": "waldinger", "environment": "prod"}
     assert settings.serving_gpu_profile == "Consumption-GPU-NC24-A100" and settings.is_serverless_gpu
+    # The GPU training cluster: one A100 node at most unless the stack says otherwise.
+    assert settings.training_vm_size == "Standard_NC24ads_A100_v4"
+    assert settings.training_max_nodes == 1 and settings.training_idle_minutes == 10
+
+
+def test_the_training_cluster_settings_are_read_from_the_stack_config():
+    settings = settings_from_config(
+        with_values(trainingVmSize=" Standard_NC48ads_A100_v4 ", trainingMaxNodes="3", trainingIdleScaleDownMinutes="5")
+    )
+    assert settings.training_vm_size == "Standard_NC48ads_A100_v4"
+    assert settings.training_max_nodes == 3 and settings.training_idle_minutes == 5
+    # Each cluster has its own settings.
+    assert settings.batch_vm_size == "Standard_NC24ads_A100_v4" and settings.batch_max_nodes == 4
 
 
 @pytest.mark.parametrize(
@@ -38,6 +57,9 @@ def test_the_prod_config_is_valid_and_defaults_are_the_cheap_ones():
         ({"batchMaxNodes": "0"}, "waldinger:batchMaxNodes", "not a whole number from 1 to 100"),
         ({"batchMaxNodes": "four"}, "waldinger:batchMaxNodes", "not a whole number"),
         ({"batchIdleScaleDownMinutes": "120"}, "waldinger:batchIdleScaleDownMinutes", "from 2 to 30"),
+        ({"trainingMaxNodes": "0"}, "waldinger:trainingMaxNodes", "not a whole number from 1 to 100"),
+        ({"trainingMaxNodes": "one"}, "waldinger:trainingMaxNodes", "not a whole number"),
+        ({"trainingIdleScaleDownMinutes": "60"}, "waldinger:trainingIdleScaleDownMinutes", "from 2 to 30"),
         ({"servingGpuProfile": "A100"}, "waldinger:servingGpuProfile", "not one of"),
         ({"servingMaxReplicas": "-1"}, "waldinger:servingMaxReplicas", "from 1 to 10"),
         ({"servingImageTag": "has space"}, "waldinger:servingImageTag", "not a Docker image tag"),
@@ -107,7 +129,11 @@ def test_the_stack_files_in_the_repo_are_valid_and_hold_no_secret():
             key.removeprefix("waldinger:"): value if isinstance(value, str) else json.dumps(value)
             for key, value in config.items()
         }
-        assert settings_from_config(values).environment == stack
+        # A misspelt key would be ignored, and its setting silently take the default.
+        assert set(values) <= set(REQUIRED_KEYS + OPTIONAL_KEYS), set(values) - set(REQUIRED_KEYS + OPTIONAL_KEYS)
+        settings = settings_from_config(values)
+        assert settings.environment == stack
+        assert settings.training_vm_size == "Standard_NC24ads_A100_v4" and settings.training_max_nodes == 1
         assert not {"snowflakePrivateKey", "postgresAdminPassword", "alertWebhookUrl", "servingApiKey"} & set(values)
 
 

@@ -115,6 +115,19 @@ def test_max_nodes_bound_comes_from_the_keyword() -> None:
     ]
 
 
+@pytest.mark.parametrize("vm_size", ["Standard_NC24ads_A100_v4", "Standard_NC48ads_A100_v4", "Standard_D4s_v3"])
+def test_every_aml_cluster_must_scale_to_zero_whatever_its_name_or_vm_size(vm_size: str) -> None:
+    """The rule keys on the compute type alone, so the GPU training cluster is held to it like the batch one."""
+    training = compute({**GOOD_SCALE, "minNodeCount": 1, "maxNodeCount": 1})
+    training["computeName"] = "waldinger-training"
+    training["properties"]["properties"]["vmSize"] = vm_size
+    assert violations(COMPUTE_TYPE, training, name="waldinger-prod-training-cluster") == {
+        COMPUTE_SCALES_TO_ZERO: [f"{SCALE}.minNodeCount is 1; set it to 0 so the cluster releases every node when idle"]
+    }
+    training["properties"]["properties"]["scaleSettings"]["minNodeCount"] = 0
+    assert violations(COMPUTE_TYPE, training, name="waldinger-prod-training-cluster") == {}
+
+
 @pytest.mark.parametrize(
     ("resource_type", "props"),
     [

@@ -12,8 +12,9 @@ import yaml
 
 from infra_pulumi.policy_pack import policies
 from infra_pulumi.stack_outputs import SETTINGS_BY_OUTPUT, settings_from_outputs
+from resources import environment
 from tests.helpers import REPO_ROOT
-from tests.infra.conftest import SECRET_VALUES, SUBSCRIPTION, MockedStack
+from tests.infra.conftest import PROD_CONFIG, SECRET_VALUES, SUBSCRIPTION, MockedStack, run_program
 
 APP = "azure-native:app:ContainerApp"
 COMPUTE = "azure-native:machinelearningservices:Compute"
@@ -22,6 +23,7 @@ IDENTITY = "azure-native:managedidentity:UserAssignedIdentity"
 COMPONENTS = {
     "waldinger:ml:MlPlatform",
     "waldinger:batch:BatchCompute",
+    "waldinger:training:TrainingCompute",
     "waldinger:serving:RealtimeServing",
     "waldinger:dagster:DagsterOnAzure",
     "waldinger:secrets:PipelineSecrets",
@@ -74,7 +76,7 @@ def test_ml_platform_workspace_has_its_dependencies_and_a_registry_without_admin
 
 
 def test_batch_cluster_scales_to_zero_with_a_max_bound_and_idle_scale_down(mocked_stack):
-    compute = mocked_stack.one(COMPUTE).inputs
+    compute = mocked_stack.one(COMPUTE, "batch-cluster").inputs
     assert compute["computeName"] == "waldinger-batch"
     properties = compute["properties"]
     assert properties["computeType"] == "AmlCompute"
@@ -91,8 +93,68 @@ def test_batch_cluster_scales_to_zero_with_a_max_bound_and_idle_scale_down(mocke
     assert granted[role_id("ba92f5b4-2d11-453d-a403-e96b0029c9fe")] == {pipes_container}  # blob data contributor
     pipes_account = mocked_stack.one("azure-native:storage:StorageAccount", "pipes").inputs
     assert pipes_account["allowSharedKeyAccess"] is False and pipes_account["allowBlobPublicAccess"] is False
-    environment = mocked_stack.one("azure-native:machinelearningservices:EnvironmentVersion").inputs
-    assert environment["properties"]["image"] == "waldinger-prod-mlacr.azurecr.io/waldinger-serving:abc1234"
+    serving_environment = mocked_stack.one("azure-native:machinelearningservices:EnvironmentVersion").inputs
+    assert serving_environment["properties"]["image"] == "waldinger-prod-mlacr.azurecr.io/waldinger-serving:abc1234"
+
+
+def test_the_only_clusters_are_batch_and_training(mocked_stack):
+    assert sorted(resource.inputs["computeName"] for resource in mocked_stack.of_type(COMPUTE)) == [
+        "waldinger-batch",
+        "waldinger-training",
+    ]
+
+
+def test_training_cluster_is_a_gpu_cluster_that_scales_to_zero_with_its_own_identity(mocked_stack):
+    compute = mocked_stack.one(COMPUTE, "training-cluster")
+    assert compute.inputs["computeName"] == "waldinger-training"
+    assert mocked_stack.by_urn(compute.parent_urn).type == "waldinger:training:TrainingCompute"
+    inputs = compute.inputs
+    properties = inputs["properties"]
+    assert properties["computeType"] == "AmlCompute"
+    assert properties["disableLocalAuth"] is True
+    cluster = properties["properties"]
+    # PROD_CONFIG sets none of the training keys: these are the defaults.
+    assert cluster["vmSize"] == "Standard_NC24ads_A100_v4"
+    assert cluster["vmPriority"] == "Dedicated"
+    assert cluster["osType"] == "Linux"
+    assert cluster["remoteLoginPortPublicAccess"] == "Disabled"
+    assert cluster["scaleSettings"] == {"minNodeCount": 0, "maxNodeCount": 1, "nodeIdleTimeBeforeScaleDown": "PT10M"}
+    assert inputs["location"] == "westeurope"
+    assert inputs["tags"] == {"team": "data-platform", "project": "waldinger", "environment": "prod"}
+    identity_id = arm_id(mocked_stack, IDENTITY, "training-identity")
+    assert inputs["identity"] == {"type": "UserAssigned", "userAssignedIdentities": [identity_id]}
+    assert identity_id != arm_id(mocked_stack, IDENTITY, "batch-identity")
+    granted = grants_to(mocked_stack, "waldinger-prod-training-identity")
+    workspace = arm_id(mocked_stack, "azure-native:machinelearningservices:Workspace", "")
+    assert granted == {
+        # Pipes messages: the same container as the batch job's (one WALDINGER_PIPES_CONTAINER for the pipeline).
+        role_id("ba92f5b4-2d11-453d-a403-e96b0029c9fe"): {
+            arm_id(mocked_stack, "azure-native:storage:BlobContainer", "pipes")
+        },
+        role_id("role-waldinger-prod-ml-model-reader"): {workspace},
+        role_id("2a2b9908-6ea1-4ae2-8e65-a410df84e7d1"): {  # blob data reader: the registered models' files
+            arm_id(mocked_stack, "azure-native:storage:StorageAccount", "mlstore")
+        },
+    }
+
+
+def test_training_cluster_vm_size_idle_time_and_bound_come_from_the_stack_config():
+    config = {
+        **PROD_CONFIG,
+        **SECRET_VALUES,
+        "waldinger:trainingVmSize": "Standard_NC48ads_A100_v4",
+        "waldinger:trainingMaxNodes": "2",
+        "waldinger:trainingIdleScaleDownMinutes": "5",
+    }
+    stack = run_program(config, secret_keys=list(SECRET_VALUES))
+    cluster = stack.one(COMPUTE, "training-cluster").inputs["properties"]["properties"]
+    assert cluster["vmSize"] == "Standard_NC48ads_A100_v4"
+    assert cluster["scaleSettings"] == {"minNodeCount": 0, "maxNodeCount": 2, "nodeIdleTimeBeforeScaleDown": "PT5M"}
+    # The batch cluster keeps its own settings.
+    batch = stack.one(COMPUTE, "batch-cluster").inputs["properties"]["properties"]
+    assert batch["vmSize"] == "Standard_NC24ads_A100_v4"
+    assert batch["scaleSettings"]["maxNodeCount"] == 4
+    assert stack.outputs["trainingCompute"] == "waldinger-training"
 
 
 def test_serving_app_scales_to_zero_behind_probes_and_ingress(mocked_stack):
@@ -243,7 +305,7 @@ def test_the_policy_pack_passes_the_stack_and_catches_a_change_to_it(mocked_stac
     for resource in mocked_stack.resources:
         if resource.custom:
             assert policies.violations(resource.type, resource.inputs, name=resource.name) == {}, resource.name
-    compute = json.loads(json.dumps(mocked_stack.one(COMPUTE).inputs))
+    compute = json.loads(json.dumps(mocked_stack.one(COMPUTE, "batch-cluster").inputs))
     compute["properties"]["properties"]["scaleSettings"]["minNodeCount"] = 1
     compute["properties"]["properties"]["scaleSettings"]["maxNodeCount"] = 40
     assert len(policies.violations(COMPUTE, compute)[policies.COMPUTE_SCALES_TO_ZERO]) == 2
@@ -254,6 +316,19 @@ def test_the_policy_pack_passes_the_stack_and_catches_a_change_to_it(mocked_stac
     assert set(found) == {policies.MODEL_SERVING_SCALES_TO_ZERO, policies.COST_TAGS_PRESENT}
 
 
+def test_the_policy_pack_rejects_the_gpu_training_cluster_kept_at_one_node(mocked_stack):
+    training = mocked_stack.one(COMPUTE, "training-cluster")
+    assert policies.violations(COMPUTE, training.inputs, name=training.name) == {}
+    warm = json.loads(json.dumps(training.inputs))
+    warm["properties"]["properties"]["scaleSettings"]["minNodeCount"] = 1
+    assert policies.violations(COMPUTE, warm, name=training.name) == {
+        policies.COMPUTE_SCALES_TO_ZERO: [
+            "properties.properties.scaleSettings.minNodeCount is 1; set it to 0 so the cluster releases every node"
+            " when idle"
+        ]
+    }
+
+
 def test_outputs_are_exactly_the_settings_prod_dagster_reads(mocked_stack):
     exported = set(mocked_stack.outputs)
     assert exported == set(SETTINGS_BY_OUTPUT) - {"modelHfId"}  # the prod stack takes its model from Azure ML
@@ -261,6 +336,7 @@ def test_outputs_are_exactly_the_settings_prod_dagster_reads(mocked_stack):
     assert settings["WALDINGER_ENV"] == "prod"
     assert settings["WALDINGER_CONTAINER_APP"] == "waldinger-prod-serving-app"
     assert settings["WALDINGER_AML_COMPUTE"] == "waldinger-batch"
+    assert settings["WALDINGER_AZUREML_TRAINING_COMPUTE"] == "waldinger-training"
     assert settings["WALDINGER_DAGSTER_URL"].startswith("https://waldinger-prod-dagster.")
     # Each setting is one the project's code (resources/) or the prod instance (dagster.yaml) reads.
     readers = (REPO_ROOT / "resources" / "environment.py").read_text() + (
@@ -268,6 +344,17 @@ def test_outputs_are_exactly_the_settings_prod_dagster_reads(mocked_stack):
     ).read_text()
     for variable in SETTINGS_BY_OUTPUT.values():
         assert re.search(rf"\b{variable}\b", readers), f"nothing reads {variable}"
+
+
+def test_the_training_compute_output_is_what_the_orchestrator_reads(mocked_stack, monkeypatch):
+    settings = settings_from_outputs(mocked_stack.outputs)
+    monkeypatch.setenv("WALDINGER_AZUREML_TRAINING_COMPUTE", settings["WALDINGER_AZUREML_TRAINING_COMPUTE"])
+    assert environment.azure_training_compute() == "waldinger-training"
+    monkeypatch.setenv("WALDINGER_AZUREML_TRAINING_COMPUTE", "gpu-elsewhere")
+    assert environment.azure_training_compute() == "gpu-elsewhere"
+    # Without the setting the orchestrator falls back to the name the stack gives the cluster.
+    monkeypatch.delenv("WALDINGER_AZUREML_TRAINING_COMPUTE")
+    assert environment.azure_training_compute() == mocked_stack.outputs["trainingCompute"]
 
 
 @pytest.mark.parametrize("secret", sorted(SECRET_VALUES))
