@@ -10,7 +10,6 @@ from dataclasses import dataclass
 
 from resources import environment
 
-TRAINING_COMPUTE_VARIABLE = "WALDINGER_AZUREML_TRAINING_COMPUTE"
 TRAINING_ENVIRONMENT_VARIABLE = "WALDINGER_AZUREML_TRAINING_ENVIRONMENT"
 
 
@@ -67,7 +66,7 @@ class AzureTrainingSettings:
 
 def azure_training_settings() -> AzureTrainingSettings:
     """The GPU cluster (infra_pulumi's trainingComputeName output) and the job's Azure ML environment."""
-    compute = os.environ.get(TRAINING_COMPUTE_VARIABLE, "waldinger-training").strip() or "waldinger-training"
+    compute = environment.azure_training_compute()
     job_environment = (
         os.environ.get(TRAINING_ENVIRONMENT_VARIABLE, "waldinger-training@latest").strip()
         or "waldinger-training@latest"

@@ -2,11 +2,11 @@
 (waldinger_assets.training), store the metrics with the version in the registry, and judge them against the
 promotion threshold. The `evaluation_on_the_eval_split` check and `waldinger model evaluate` both run this."""
 
-import os
 from dataclasses import dataclass
 
 from dagster import AssetCheckResult, AssetCheckSeverity, MetadataValue
 
+from resources import environment
 from resources.batch_files import BatchFilesResource
 from resources.serving import BatchComputeResource
 from waldinger_assets.training.assets import frame_rows
@@ -14,13 +14,6 @@ from waldinger_assets.training.dataset import dataset_version, split_records
 from waldinger_assets.training.evaluate_version import evaluate_registered_version
 from waldinger_assets.training.evaluation import Evaluation
 from waldinger_assets.training.names import EVAL_SPLIT
-
-MIN_EXACT_MATCH_VARIABLE = "WALDINGER_PROMOTION_MIN_EXACT_MATCH"
-
-
-def min_exact_match() -> float:
-    raw = os.environ.get(MIN_EXACT_MATCH_VARIABLE, "").strip()
-    return float(raw) if raw else 0.9
 
 
 @dataclass(frozen=True)
@@ -97,7 +90,12 @@ def evaluate_and_record(
         batch_files=batch_files,
     )
     recorded = RecordedEvaluation(
-        version.name, version.version, evaluation, figures, dataset_version(rows), min_exact_match()
+        version.name,
+        version.version,
+        evaluation,
+        figures,
+        dataset_version(rows),
+        environment.promotion_gate_settings().min_exact_match,
     )
     registry.record_evaluation(
         version.name,
