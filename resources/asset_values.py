@@ -153,7 +153,10 @@ class RunScopedValues(IOManager):
 
 
 def _runs_that_may_have_produced_it(context: InputContext) -> list[str]:
-    runs = [context.step_context.run_id]
+    try:
+        runs = [context.step_context.run_id]
+    except DagsterInvariantViolationError:  # loaded outside a run (Definitions.load_asset_value, the CLI)
+        return []
     upstream = context.upstream_output
     try:
         source = upstream.run_id if upstream is not None else None

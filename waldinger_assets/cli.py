@@ -174,6 +174,10 @@ def _model(args: argparse.Namespace) -> int:
     from resources.model_registry import model_registry_resource
     from waldinger_assets.model.promotion import PromotionError, promote_verified, rollback_verified
 
+    if args.action in ("register", "evaluate"):
+        from waldinger_assets import cli_training
+
+        return (cli_training.register_command if args.action == "register" else cli_training.evaluate_command)(args)
     resource = model_registry_resource().process_config_and_initialize()
     registry, name = resource.registry(), resource.model_name
     if args.action == "list":
@@ -269,8 +273,9 @@ def build_parser() -> argparse.ArgumentParser:
     drift.set_defaults(handler=_drift)
 
     model = commands.add_parser("model", help="registered versions of the model")
-    model.add_argument("action", choices=["list", "promote", "rollback"])
-    model.add_argument("--version", help="promote: the version (default: the latest registered)")
+    model.add_argument("action", choices=["list", "register", "evaluate", "promote", "rollback"])
+    model.add_argument("path", nargs="?", help="register: the artifact folder (config, weights, tokenizer)")
+    model.add_argument("--version", help="promote: the version (default: the latest registered); evaluate: which")
     model.add_argument(
         "--override-gate",
         action="store_true",
@@ -279,6 +284,10 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument("--reason", help="promote: why the evaluation gate is overridden")
     model.add_argument("--json", action="store_true", help="print JSON")
     model.set_defaults(handler=_model, check=_check_model_arguments)
+
+    from waldinger_assets.cli_training import add_train_parser
+
+    add_train_parser(commands)
 
     serve = commands.add_parser("serve", help="the local real-time endpoint (OpenAI API) for the production version")
     serve.add_argument("action", choices=["start", "stop", "status"])
@@ -295,6 +304,10 @@ def _check_model_arguments(parser: argparse.ArgumentParser, args: argparse.Names
         parser.error("--override-gate needs --reason TEXT: the reason is recorded with the promotion")
     if args.reason is not None and not args.override_gate:
         parser.error("--reason is recorded only with --override-gate; add it, or leave --reason out")
+    if (args.path is not None) != (args.action == "register"):
+        parser.error(
+            "`model register` takes the artifact folder: `waldinger model register PATH`; no other action does"
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -304,6 +317,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.check(parser, args)
     from resources.model_registry.embedded import RegistryError
     from resources.serving.artifacts import DeploymentError
+    from waldinger_assets.cli_training import CommandError
     from waldinger_assets.model.promotion import PromotionError
 
     try:
@@ -317,6 +331,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         RegistryError,
         PromotionError,
         DeploymentError,
+        CommandError,
     ) as error:
         print(f"waldinger: {error}", file=sys.stderr)
         return EXIT_ERROR
