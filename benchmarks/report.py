@@ -27,6 +27,7 @@ BENCHMARKS: dict[str, list[str]] = {
     "bench_serving.py": [],
     "bench_sensors.py": [],
     "bench_load.py": [],
+    "bench_training.py": ["--steps", "600", "800", "1000"],
 }
 
 

@@ -1,4 +1,8 @@
-"""The model graph: source -> registered version (checks) -> production; promotion and rollback from the CLI."""
+"""The model graph: source -> registered version (checks) -> production; promotion and rollback from the CLI.
+
+The registered artifact here is the source's own, handed on as the training job hands on its output (the
+`fine_tuned_artifact` asset below stands in for the training step, whose own tests in tests/training train for
+real, minutes a run); what is tested is registration, its checks, promotion and rollback."""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from dagster import AssetKey, DagsterInstance, Definitions
+from dagster import AssetIn, AssetKey, DagsterInstance, Definitions, asset
 
 from resources.asset_values import LocalAssetValuesIOManager
 from resources.model_registry import EmbeddedModelRegistryResource
@@ -27,16 +31,33 @@ from waldinger_assets.model.assets import (
     registered_model,
 )
 
+from waldinger_assets.training.names import FINE_TUNED_MODEL_KEY
+
 pytestmark = pytest.mark.slow
 NAME = "waldinger-tiny-mistral"
 METRICS = {"exact_match": 0.95, "parse_rate": 1.0, "latency_p50_ms": 38.0}
+
+
+@asset(key=FINE_TUNED_MODEL_KEY, ins={"model_source": AssetIn(key=MODEL_SOURCE_KEY)})
+def fine_tuned_artifact(model_source: dict) -> dict:
+    """The source artifact as fine_tuned_model's value describes an artifact (the keys registered_model reads)."""
+    return {
+        "path": model_source["path"],
+        "sha256": model_source["sha256"],
+        "mlflow_run_id": "0" * 32,
+        "training_dataset_version": "tickets-v1",
+        "base_model": model_source["source"],
+        "base_model_sha256": model_source["sha256"],
+        "method": "full",
+        "code_version": "test",
+    }
 
 
 @pytest.fixture
 def model_graph(tmp_path: Path):
     data_dir = tmp_path / "data"
     definitions = Definitions(
-        assets=[model_source, registered_model, production_model],
+        assets=[model_source, fine_tuned_artifact, registered_model, production_model],
         asset_checks=[artifact_hash_matches, model_loads_and_answers_deterministically],
         resources={
             "model_source_settings": ModelSourceResource(kind="tiny", cache_dir=str(data_dir / "models" / "source")),
@@ -55,7 +76,7 @@ def model_graph(tmp_path: Path):
     def register_evaluate_and_promote():
         """The first version through the evaluation gate: registered (with its checks), evaluated, then the whole
         graph. Returns (the registration run, the run that promoted it)."""
-        registered = run(MODEL_SOURCE_KEY, REGISTERED_MODEL_KEY)
+        registered = run(MODEL_SOURCE_KEY, FINE_TUNED_MODEL_KEY, REGISTERED_MODEL_KEY)
         assert registered.success
         (version,) = registry.list_versions(NAME)
         registry.record_evaluation(NAME, version.version, METRICS, evaluated_on="tickets-v1")
@@ -84,6 +105,7 @@ def test_register_check_and_promote_then_register_again_creates_no_version(model
     assert version.stage == "Production"
     assert version.tags["dagster_run_id"] == first.run_id
     assert {"artifact_sha256", "source", "code_version", "dagster_run_id"} <= set(version.tags)
+    assert version.tags["mlflow_run_id"] == "0" * 32 and version.tags["training_dataset_version"] == "tickets-v1"
     assert version.metrics == METRICS, "registering the same bytes in the promoting run kept the evaluation"
     assert registry.promotions(NAME)[-1]["run_id"] == promoted.run_id
 
