@@ -30,7 +30,6 @@ from waldinger_assets.model.assets import (
     production_model,
     registered_model,
 )
-
 from waldinger_assets.training.names import FINE_TUNED_MODEL_KEY
 
 pytestmark = pytest.mark.slow
