@@ -61,17 +61,20 @@ def _is_data_frame(obj: Any) -> bool:
 def _parquet_bytes(frame: Any) -> bytes:
     import io
 
+    import pyarrow
+    import pyarrow.parquet
+
     buffer = io.BytesIO()
-    frame.to_parquet(buffer, engine="pyarrow", index=False)
+    pyarrow.parquet.write_table(pyarrow.Table.from_pandas(frame, preserve_index=False), buffer)
     return buffer.getvalue()
 
 
 def _data_frame(data: bytes) -> Any:
     import io
 
-    import pandas
+    import pyarrow.parquet
 
-    return pandas.read_parquet(io.BytesIO(data), engine="pyarrow")
+    return pyarrow.parquet.read_table(io.BytesIO(data)).to_pandas()
 
 
 class RunScopedValues(IOManager):
