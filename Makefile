@@ -64,11 +64,16 @@ demo: $(STAMP) $(DAGSTER_HOME)
 	$(BIN)/dagster asset materialize -m waldinger_assets.definitions --select '*' --partition $$(date -u +%F)
 	@echo
 	@echo "Done. Where to look:"
+	@$(BIN)/waldinger model list | tail -n 3
 	@echo "  make dev                        the Dagster UI (asset graph, runs, metadata) on http://127.0.0.1:3000"
 	@echo "  $(BIN)/waldinger drift report   drift against schema_baseline/local.json (accept with: waldinger drift accept)"
 	@echo "  $(BIN)/waldinger warehouse status --json   how any Snowflake client reaches the embedded warehouse"
 	@echo "  $(BIN)/waldinger serve status --json       the OpenAI-compatible endpoint serving the production model"
-	@echo "  WALDINGER.LLM.BATCH_OUTPUTS       today's batch completions, one row per prompt (in the embedded warehouse)"
+	@echo "  WALDINGER.LLM.BATCH_OUTPUTS       today's triage answers, one row per prompt: the completion, its parsed"
+	@echo "                                    fields (ANSWER_CATEGORY, ANSWER_PRIORITY, ANSWER_ORDER_ID, PARSE_STATUS)"
+	@echo "                                    and the model version, MLflow run and training dataset behind it"
+	@echo "  $(BIN)/waldinger model list --json  each version's eval metrics (exact_match) and training lineage"
+	@echo "  $(WALDINGER_DATA_DIR)/mlflow/mlflow.db   the MLflow tracking store of the training runs (sqlite)"
 	@echo "  make stop                        stops the endpoint and the warehouse"
 	@echo "  $(WALDINGER_DATA_DIR)   data: warehouse files, schema history, alerts outbox, Dagster runs"
 
