@@ -117,8 +117,8 @@ def test_snapshot_and_drift_report_materialize_on_the_demo_warehouse(seeded_data
     snapshot_metadata = result.asset_materializations_for_node(schema_snapshot.op.name)[0].metadata
     assert snapshot_metadata["metadata_queries"].value == 12
     assert (
-        snapshot_metadata["tables"].value + snapshot_metadata["views"].value == build_catalog().object_count + 2
-    )  # batch input + output
+        snapshot_metadata["tables"].value + snapshot_metadata["views"].value == build_catalog().object_count + 3
+    )  # batch input + output, labeled examples
     report_metadata = result.asset_materializations_for_node(drift_report.op.name)[0].metadata
     assert report_metadata["baseline"].value.startswith("missing")
     assert report_metadata["changes"].value == 0

@@ -73,6 +73,9 @@ def _seed(args: argparse.Namespace) -> int:
         "objects_existing": result.objects_existing,
         "prompt_rows_inserted": result.prompt_rows_inserted,
         "prompt_dates_filled": [day.isoformat() for day in result.prompt_dates_filled],
+        "reviewed_examples_inserted": result.reviewed_examples_inserted,
+        "day_labels_inserted": result.day_labels_inserted,
+        "label_dates_filled": [day.isoformat() for day in result.label_dates_filled],
         "seconds": round(time.monotonic() - started, 1),
     }
     if args.json:
@@ -81,7 +84,8 @@ def _seed(args: argparse.Namespace) -> int:
         print(
             f"demo warehouse seeded in {summary['seconds']}s: {result.tables_created} tables and "
             f"{result.views_created} views created, {result.objects_existing} already there, "
-            f"{result.prompt_rows_inserted} prompt rows added"
+            f"{result.prompt_rows_inserted} prompt rows, {result.reviewed_examples_inserted} reviewed examples and "
+            f"{result.day_labels_inserted} labels of past prompts added"
         )
     return EXIT_OK
 

@@ -6,7 +6,7 @@ fetch the same registered version from Azure ML by its URI (`azureml:<name>:<ver
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 
@@ -21,6 +21,7 @@ class ServedArtifact:
     sha256: str
     model_uri: str  # azureml:<name>:<version> (what Azure ML jobs and the container fetch)
     path: Path | None = None  # the files on this machine, when they are needed here
+    tags: dict[str, str] = field(default_factory=dict)  # the registered version's tags (its lineage)
 
     def to_json(self) -> dict:
         return {
@@ -29,6 +30,7 @@ class ServedArtifact:
             "sha256": self.sha256,
             "model_uri": self.model_uri,
             "path": str(self.path) if self.path else None,
+            "tags": dict(self.tags),
         }
 
     @classmethod
@@ -39,6 +41,7 @@ class ServedArtifact:
             sha256=data["sha256"],
             model_uri=data["model_uri"],
             path=Path(data["path"]) if data.get("path") else None,
+            tags=dict(data.get("tags") or {}),
         )
 
 
@@ -78,4 +81,5 @@ def production_artifact(registry, name: str, with_local_files: bool) -> ServedAr
         sha256=version.sha256,
         model_uri=f"azureml:{name}:{version.version}",
         path=registry.local_path(version) if with_local_files else None,
+        tags=dict(version.tags),
     )

@@ -32,6 +32,8 @@ from waldinger_assets.schema_drift.assets import (
 from waldinger_assets.serving.assets import batch_deployment
 
 TODAY = utc_today()
+# The training lineage a trained version's registry tags carry (what the batch outputs copy into each row).
+TRAINING_TAGS = {"mlflow_run_id": "9f" * 16, "training_dataset_version": "ds-" + "ab" * 8, "code_version": "c0ffee"}
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +46,7 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory):
     seed(warehouse.get_connection, today=TODAY, catalog=DemoCatalog(tables=(), views=()))
     registry = EmbeddedModelRegistry(data_dir / "registry")
     version, _ = registry.register(
-        TINY_MODEL_NAME, build_tiny_model(root / "tiny"), tags={"artifact_sha256": ""}, properties={}
+        TINY_MODEL_NAME, build_tiny_model(root / "tiny"), tags={"artifact_sha256": "", **TRAINING_TAGS}, properties={}
     )
     registry.promote(TINY_MODEL_NAME, version.version)
     settings = SchemaDriftSettings(

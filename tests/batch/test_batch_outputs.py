@@ -16,8 +16,10 @@ import pytest
 from dagster import DagsterInstance
 
 from resources.model_source.tiny_model import TINY_MODEL_NAME
+from tests.batch.conftest import TRAINING_TAGS
 from tests.helpers import REPO_ROOT, VENV_BIN, waldinger_cli
 from waldinger_assets.demo_warehouse.prompts import prompts_for_date, utc_today
+from waldinger_runtime.ticket_triage import NO_COMPLETION, PARSE_STATUSES, parse_answer
 
 pytestmark = pytest.mark.slow
 TODAY = utc_today()
@@ -49,6 +51,7 @@ def test_a_day_lands_once_with_every_row_and_its_lineage(pipeline) -> None:
         day,
     )[0][0]
     assert ok == statuses["ok"]
+    _assert_answers_parsed_and_training_lineage(pipeline, day)
     metadata = first.asset_materializations_for_node("WALDINGER__LLM__BATCH_OUTPUTS")[0].metadata
     assert metadata["rows"].value == expected
     assert metadata["job_reported"].value["job_rows"] == statuses["ok"], "the job's figures came back through Pipes"
@@ -60,6 +63,31 @@ def test_a_day_lands_once_with_every_row_and_its_lineage(pipeline) -> None:
         'SELECT DISTINCT "DAGSTER_RUN_ID" FROM WALDINGER.LLM.BATCH_OUTPUTS WHERE "PROMPT_DATE" = %s', day
     )
     assert run_ids == [(again.run_id,)]
+
+
+def _assert_answers_parsed_and_training_lineage(pipeline, day: dt.date) -> None:
+    rows = pipeline.query(
+        'SELECT "COMPLETION", "ANSWER_CATEGORY", "ANSWER_PRIORITY", "ANSWER_ORDER_ID", "PARSE_STATUS" '
+        'FROM WALDINGER.LLM.BATCH_OUTPUTS WHERE "PROMPT_DATE" = %s',
+        day,
+    )
+    assert len(rows) == len(prompts_for_date(day))
+    for completion, category, priority, order_id, status in rows:
+        answer = parse_answer(completion)
+        assert status == answer.status, completion
+        if answer.parsed:
+            assert (category, priority, order_id) == (answer.category, answer.priority, answer.order_id)
+    statuses = {row[4] for row in rows}
+    assert NO_COMPLETION in statuses, "the rows that never reached the model"
+    assert statuses <= set(PARSE_STATUSES)
+    lineage = pipeline.query(
+        'SELECT DISTINCT "MLFLOW_RUN_ID", "TRAINING_DATASET_VERSION", "TRAINING_CODE_VERSION" '
+        'FROM WALDINGER.LLM.BATCH_OUTPUTS WHERE "PROMPT_DATE" = %s',
+        day,
+    )
+    assert lineage == [
+        tuple(TRAINING_TAGS[tag] for tag in ("mlflow_run_id", "training_dataset_version", "code_version"))
+    ]
 
 
 def test_a_partition_range_is_one_run_and_concurrent_days_do_not_collide(pipeline) -> None:

@@ -42,7 +42,7 @@ def test_demo_warehouse_snapshot_takes_four_queries_per_database(seeded_data_dir
     catalog = build_catalog()
     counts = snapshot.count_by_type()
     assert snapshot.queries == 4 * len(DATABASE_LAYOUT)
-    assert counts["TABLE"] == len(catalog.tables) + 2  # + the batch input and output tables
+    assert counts["TABLE"] == len(catalog.tables) + 3  # + the batch input and output tables, the labeled examples
     assert counts["VIEW"] == len(catalog.views)
     assert counts["SCHEMA"] == sum(len(s) for s in DATABASE_LAYOUT.values())
     assert counts["DATABASE"] == len(DATABASE_LAYOUT)

@@ -180,8 +180,13 @@ def _output_rows_by_day(
     results: dict[str, dict],
     artifact: ServedArtifact,
 ) -> dict[dt.date, list[OutputRow]]:
-    lineage = Lineage(
-        artifact.model, artifact.version, artifact.sha256, environment.code_version()[:64], context.run.run_id
+    lineage = Lineage.of_version(
+        artifact.model,
+        artifact.version,
+        artifact.sha256,
+        environment.code_version()[:64],
+        context.run.run_id,
+        artifact.tags,
     )
     created_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     rows_by_day = {
@@ -211,8 +216,10 @@ def _output_rows_by_day(
     group_name="batch",
     kinds={"snowflake", "python"},
     description=(
-        "Each day's completions, one row per input row (rows in = rows out): prompt id, completion, tokens, "
-        "latency, status and error message, model name, version and artifact sha256, code version and run id. "
+        "Each day's completions, one row per input row (rows in = rows out): prompt id, completion and its parsed "
+        "triage answer (category, priority, order id, parse status), tokens, latency, status and error message, "
+        "model name, version and artifact sha256, code version and run id, and the model's training lineage "
+        "(MLflow run, training dataset and code version, from the version's registry tags). "
         "Runs the batch deployment (the batch job through Dagster Pipes), then replaces the day in "
         "WALDINGER.LLM.BATCH_OUTPUTS in one transaction: a re-run leaves no duplicates, a failed run leaves the "
         "previous rows. Writes nothing unless the blocking drift check passed (in this run, or last)."

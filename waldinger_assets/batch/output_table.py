@@ -2,6 +2,12 @@
 partitioned by PROMPT_DATE. Writing a day replaces it: DELETE that day and INSERT its rows in one
 transaction, so a re-run leaves no duplicates and a failed run leaves the previous rows in place.
 
+Next to the raw completion each row holds its triage answer parsed (waldinger_runtime.ticket_triage: the category,
+priority and order id, and the parse status; `no_completion` for rows the model did not answer), and the training
+lineage of the model version (its registry tags), so one query goes from an output row to the MLflow run, dataset
+and code that trained its model. The new columns come last: ALTER TABLE ... ADD COLUMN appends, so a table that
+gains them in place has the same column order as one created from this definition.
+
 `output_rows` is pure (validated prompts + the batch job's results -> table rows); the SQL is at the bottom.
 """
 
@@ -14,6 +20,7 @@ from dataclasses import astuple, dataclass
 from resources.snowflake_sql import qualified_name, quote_identifier
 from waldinger_assets.batch.names import BATCH_OUTPUT_TABLE
 from waldinger_assets.batch.validation import OK, ValidatedPrompt, status_message
+from waldinger_runtime.ticket_triage import parse_answer
 
 # Statuses a row can end with: the validation statuses, and these from the batch job.
 COMPLETED = "ok"
@@ -35,7 +42,20 @@ BATCH_OUTPUT_COLUMNS = (
     ("CODE_VERSION", "VARCHAR(64) NOT NULL"),
     ("DAGSTER_RUN_ID", "VARCHAR(64) NOT NULL"),
     ("CREATED_AT", "TIMESTAMP_NTZ(9) NOT NULL"),
+    ("ANSWER_CATEGORY", "VARCHAR(32)"),
+    ("ANSWER_PRIORITY", "VARCHAR(16)"),
+    ("ANSWER_ORDER_ID", "VARCHAR(32)"),
+    ("PARSE_STATUS", "VARCHAR(32) NOT NULL"),
+    ("MLFLOW_RUN_ID", "VARCHAR(64)"),
+    ("TRAINING_DATASET_VERSION", "VARCHAR(64)"),
+    ("TRAINING_CODE_VERSION", "VARCHAR(64)"),
 )
+# The registry tags of a model version that name its training (set when the training registers the version).
+MLFLOW_RUN_ID_TAG = "mlflow_run_id"
+TRAINING_DATASET_VERSION_TAG = "training_dataset_version"
+TRAINING_CODE_VERSION_TAG = "code_version"
+_ANSWER_FIELD_CHARS = {"category": 32, "priority": 16, "order_id": 32}  # the ANSWER_* columns' lengths
+_LINEAGE_TAG_CHARS = 64
 INSERT_CHUNK_ROWS = 500
 
 
@@ -48,6 +68,36 @@ class Lineage:
     artifact_sha256: str
     code_version: str
     run_id: str
+    mlflow_run_id: str | None = None
+    training_dataset_version: str | None = None
+    training_code_version: str | None = None
+
+    @classmethod
+    def of_version(
+        cls,
+        model_name: str,
+        model_version: str,
+        artifact_sha256: str,
+        code_version: str,
+        run_id: str,
+        tags: Mapping[str, str],
+    ) -> Lineage:
+        """The lineage of a run of the registered version with these tags (its training's, where tagged)."""
+
+        def tag(name: str) -> str | None:
+            value = tags.get(name)
+            return str(value)[:_LINEAGE_TAG_CHARS] if value not in (None, "") else None
+
+        return cls(
+            model_name,
+            model_version,
+            artifact_sha256,
+            code_version,
+            run_id,
+            mlflow_run_id=tag(MLFLOW_RUN_ID_TAG),
+            training_dataset_version=tag(TRAINING_DATASET_VERSION_TAG),
+            training_code_version=tag(TRAINING_CODE_VERSION_TAG),
+        )
 
 
 @dataclass(frozen=True)
@@ -67,6 +117,19 @@ class OutputRow:
     code_version: str
     run_id: str
     created_at: dt.datetime
+    answer_category: str | None
+    answer_priority: str | None
+    answer_order_id: str | None
+    parse_status: str
+    mlflow_run_id: str | None
+    training_dataset_version: str | None
+    training_code_version: str | None
+
+
+def _fits(field: str, value: str | None) -> str | None:
+    """A parsed field as its column stores it: a value longer than the column (only a malformed answer has one)
+    is NULL there; the raw completion next to it keeps it."""
+    return value if value is None or len(value) <= _ANSWER_FIELD_CHARS[field] else None
 
 
 def custom_id(day: dt.date, prompt_id: str) -> str:
@@ -103,6 +166,7 @@ def output_rows(
                 error = result["response"]["body"]["error"]
                 status = error.get("code") or "invalid_request"
                 message = error.get("message")
+        answer = parse_answer(completion)
         rows.append(
             OutputRow(
                 prompt_date=day,
@@ -120,6 +184,13 @@ def output_rows(
                 code_version=lineage.code_version,
                 run_id=lineage.run_id,
                 created_at=created_at,
+                answer_category=_fits("category", answer.category),
+                answer_priority=_fits("priority", answer.priority),
+                answer_order_id=_fits("order_id", answer.order_id),
+                parse_status=answer.status,
+                mlflow_run_id=lineage.mlflow_run_id,
+                training_dataset_version=lineage.training_dataset_version,
+                training_code_version=lineage.training_code_version,
             )
         )
     return rows

@@ -1,7 +1,8 @@
 """Creates the demo warehouse through the Snowflake connector, idempotently.
 
 Running it again creates only what is missing: objects that already exist are left alone (so a change a user
-made to a table, e.g. to try the drift gate, is not undone), and prompts are added only for dates that have none.
+made to a table, e.g. to try the drift gate, is not undone), prompts are added only for dates that have none, the
+reviewed examples only when there are none, and a past day's labels only when that day has none.
 """
 
 from __future__ import annotations
@@ -21,12 +22,19 @@ from waldinger_assets.demo_warehouse.catalog import (
     ViewSpec,
     build_catalog,
 )
+from waldinger_assets.demo_warehouse.labels import (
+    LABELED_EXAMPLES_COLUMNS,
+    LabeledExample,
+    day_labels,
+    reviewed_examples,
+)
 from waldinger_assets.demo_warehouse.prompts import prompt_dates, prompts_for_date, utc_today
+from waldinger_assets.training.names import LABELED_EXAMPLES_TABLE
 
 # Connections that create objects side by side; the embedded server spends most of a DDL statement in
 # fakesnow's SQL translation, so a few connections keep both cores busy.
 SEED_CONNECTIONS = 3
-PROMPT_INSERT_BATCH = 500
+INSERT_BATCH_ROWS = 500
 
 BATCH_INPUT_COLUMNS = (
     ("PROMPT_ID", "VARCHAR(64) NOT NULL"),
@@ -44,6 +52,9 @@ class SeedResult:
     objects_existing: int
     prompt_rows_inserted: int
     prompt_dates_filled: tuple[dt.date, ...]
+    reviewed_examples_inserted: int
+    day_labels_inserted: int
+    label_dates_filled: tuple[dt.date, ...]  # the prompt days whose labels were added
 
 
 def create_table_sql(table: TableSpec) -> str:
@@ -70,9 +81,17 @@ def create_view_sql(view: ViewSpec) -> str:
     return f"CREATE VIEW IF NOT EXISTS {name}{comment} AS SELECT {select_list} FROM {source}{where}"
 
 
+def _create_if_missing_sql(table: tuple[str, str, str], columns: tuple[tuple[str, str], ...]) -> str:
+    definitions = ", ".join(f"{quote_identifier(name)} {definition}" for name, definition in columns)
+    return f"CREATE TABLE IF NOT EXISTS {qualified_name(*table)} ({definitions})"
+
+
 def batch_input_table_sql() -> str:
-    columns = ", ".join(f"{quote_identifier(name)} {definition}" for name, definition in BATCH_INPUT_COLUMNS)
-    return f"CREATE TABLE IF NOT EXISTS {qualified_name(*BATCH_INPUT_TABLE)} ({columns})"
+    return _create_if_missing_sql(BATCH_INPUT_TABLE, BATCH_INPUT_COLUMNS)
+
+
+def labeled_examples_table_sql() -> str:
+    return _create_if_missing_sql(LABELED_EXAMPLES_TABLE, LABELED_EXAMPLES_COLUMNS)
 
 
 def _existing_objects(cursor, databases: Iterable[str]) -> set[tuple[str, str, str]]:
@@ -109,14 +128,40 @@ def _insert_prompts(cursor, today: dt.date) -> tuple[int, tuple[dt.date, ...]]:
     present = {row[0] for row in cursor.fetchall()}
     missing = [day for day in prompt_dates(today) if day not in present]
     inserted = 0
-    column_list = ", ".join(quote_identifier(name) for name, _ in BATCH_INPUT_COLUMNS)
-    insert = f"INSERT INTO {table} ({column_list}) VALUES (%s, %s, %s, %s, %s)"
     for day in missing:
         rows = [(r.prompt_id, r.prompt_date, r.prompt, r.user_id, r.created_at) for r in prompts_for_date(day)]
-        for start in range(0, len(rows), PROMPT_INSERT_BATCH):
-            cursor.executemany(insert, rows[start : start + PROMPT_INSERT_BATCH])
+        _insert_rows(cursor, BATCH_INPUT_TABLE, BATCH_INPUT_COLUMNS, rows)
         inserted += len(rows)
     return inserted, tuple(missing)
+
+
+def _insert_rows(cursor, table: tuple[str, str, str], columns: tuple[tuple[str, str], ...], rows: list[tuple]) -> None:
+    column_list = ", ".join(quote_identifier(name) for name, _ in columns)
+    insert = f"INSERT INTO {qualified_name(*table)} ({column_list}) VALUES ({', '.join(['%s'] * len(columns))})"
+    for start in range(0, len(rows), INSERT_BATCH_ROWS):
+        cursor.executemany(insert, rows[start : start + INSERT_BATCH_ROWS])
+
+
+def _label_values(examples: list[LabeledExample]) -> list[tuple]:
+    return [(e.example_id, e.prompt, e.expected, e.labeled_at, e.source_prompt_id) for e in examples]
+
+
+def _insert_labeled_examples(cursor, today: dt.date) -> tuple[int, int, tuple[dt.date, ...]]:
+    """The reviewed examples unless there are some already, and the labels of each past prompt day that has none
+    (a day's labels arrive the day after it, so today has none yet)."""
+    table = qualified_name(*LABELED_EXAMPLES_TABLE)
+    cursor.execute(f'SELECT COUNT(*) FROM {table} WHERE "SOURCE_PROMPT_ID" IS NULL')
+    reviewed = [] if cursor.fetchone()[0] else reviewed_examples(prompt_dates(today)[0])
+    _insert_rows(cursor, LABELED_EXAMPLES_TABLE, LABELED_EXAMPLES_COLUMNS, _label_values(reviewed))
+    cursor.execute(
+        f'SELECT DISTINCT p."PROMPT_DATE" FROM {table} AS l JOIN {qualified_name(*BATCH_INPUT_TABLE)} AS p '
+        'ON p."PROMPT_ID" = l."SOURCE_PROMPT_ID"'
+    )
+    labeled = {row[0] for row in cursor.fetchall()}
+    days = [day for day in prompt_dates(today) if day < today and day not in labeled]
+    labels = [label for day in days for label in day_labels(day)]
+    _insert_rows(cursor, LABELED_EXAMPLES_TABLE, LABELED_EXAMPLES_COLUMNS, _label_values(labels))
+    return len(reviewed), len(labels), tuple(days)
 
 
 def seed(connect: Callable, today: dt.date | None = None, catalog: DemoCatalog | None = None) -> SeedResult:
@@ -145,10 +190,15 @@ def seed(connect: Callable, today: dt.date | None = None, catalog: DemoCatalog |
         cursor.execute(batch_input_table_sql())
         cursor.execute(batch_output_table_sql())  # the pipeline's own table, so the baseline knows it
         inserted, dates = _insert_prompts(cursor, today)
+        cursor.execute(labeled_examples_table_sql())
+        reviewed, labels, label_dates = _insert_labeled_examples(cursor, today)
     return SeedResult(
         tables_created=len(new_tables),
         views_created=len(new_views),
         objects_existing=catalog.object_count - len(new_tables) - len(new_views),
         prompt_rows_inserted=inserted,
         prompt_dates_filled=dates,
+        reviewed_examples_inserted=reviewed,
+        day_labels_inserted=labels,
+        label_dates_filled=label_dates,
     )
