@@ -29,6 +29,7 @@ from waldinger_assets.demo_warehouse.catalog import DemoCatalog
 from waldinger_assets.demo_warehouse.seed import seed
 from waldinger_assets.model.assets import (
     CHAT_CHECK,
+    EVALUATION_CHECK,
     HASH_CHECK,
     MODEL_SOURCE_KEY,
     PRODUCTION_MODEL_KEY,
@@ -36,6 +37,7 @@ from waldinger_assets.model.assets import (
 )
 from waldinger_assets.schema_drift.assets import CONTRACT_CHECK, DRIFT_REPORT_KEY, SNAPSHOT_KEY, WAREHOUSE_CHECK
 from waldinger_assets.serving.assets import BATCH_DEPLOYMENT_KEY, REALTIME_DEPLOYMENT_KEY, SERVES_PRODUCTION_CHECK
+from waldinger_assets.training.names import FINE_TUNED_MODEL_KEY, LABELED_EXAMPLES_TABLE, TRAINING_DATASET_KEY
 
 pytestmark = pytest.mark.slow
 # The asset graph fills each node's events and checks lazily; at the end of a long suite on 2 cores that took
@@ -85,7 +87,10 @@ LINEAGE_EDGES = {
     (tuple(DRIFT_REPORT_KEY), tuple(BATCH_OUTPUTS_KEY)),
     (tuple(PROMPTS_KEY), tuple(BATCH_INPUT_KEY)),
     (tuple(BATCH_INPUT_KEY), tuple(BATCH_OUTPUTS_KEY)),
-    (tuple(MODEL_SOURCE_KEY), tuple(REGISTERED_MODEL_KEY)),
+    (tuple(LABELED_EXAMPLES_TABLE), tuple(TRAINING_DATASET_KEY)),
+    (tuple(TRAINING_DATASET_KEY), tuple(FINE_TUNED_MODEL_KEY)),
+    (tuple(MODEL_SOURCE_KEY), tuple(FINE_TUNED_MODEL_KEY)),
+    (tuple(FINE_TUNED_MODEL_KEY), tuple(REGISTERED_MODEL_KEY)),
     (tuple(REGISTERED_MODEL_KEY), tuple(PRODUCTION_MODEL_KEY)),
     (tuple(PRODUCTION_MODEL_KEY), tuple(REALTIME_DEPLOYMENT_KEY)),
     (tuple(PRODUCTION_MODEL_KEY), tuple(BATCH_DEPLOYMENT_KEY)),
@@ -96,13 +101,17 @@ PARTITIONED = {tuple(BATCH_INPUT_KEY), tuple(BATCH_OUTPUTS_KEY)}
 # Check -> (latest status, blocking). The warehouse check warns about the drift above; the rest pass.
 CHECKS = {
     tuple(DRIFT_REPORT_KEY): {CONTRACT_CHECK: ("SUCCEEDED", True), WAREHOUSE_CHECK: ("FAILED", False)},
-    tuple(REGISTERED_MODEL_KEY): {HASH_CHECK: ("SUCCEEDED", True), CHAT_CHECK: ("SUCCEEDED", True)},
+    tuple(REGISTERED_MODEL_KEY): {
+        HASH_CHECK: ("SUCCEEDED", True),
+        CHAT_CHECK: ("SUCCEEDED", True),
+        EVALUATION_CHECK: ("SUCCEEDED", True),
+    },
     tuple(REALTIME_DEPLOYMENT_KEY): {SERVES_PRODUCTION_CHECK: ("SUCCEEDED", False)},
 }
 # What the asset graph prints in a node's "Asset checks" row.
 CHECK_SUMMARIES = {
     "drift_report": "1 / 2 Passed",
-    "registered_model": "2 / 2 Passed",
+    "registered_model": "3 / 3 Passed",
     "realtime_deployment": "1 / 1 Passed",
 }
 
@@ -126,6 +135,10 @@ class DemoInstance:
             root,
             WALDINGER_BATCH_START_DATE=(SESSION_TODAY - dt.timedelta(days=30)).isoformat(),
             WALDINGER_DAGSTER_URL=self.url,
+            # The graph as the UI shows it, not the model's quality (tests/training): a short training run whose
+            # version the gate lets through, so the deployments and the batch downstream of it run too.
+            WALDINGER_TRAINING_STEPS="20",
+            WALDINGER_PROMOTION_MIN_EXACT_MATCH="0",
         )
         self.webserver: subprocess.Popen | None = None
 
@@ -161,7 +174,7 @@ class DemoInstance:
             in_process,
         ]
         run = subprocess.run(
-            command, cwd=REPO_ROOT, env=self.env, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL
+            command, cwd=REPO_ROOT, env=self.env, capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL
         )
         assert run.returncode == 0, f"materializing the demo graph failed:\n{(run.stdout + run.stderr)[-5000:]}"
 
