@@ -117,8 +117,8 @@ class AzureMLTrainingResource(TrainingComputeResource):
     download_dir: str
 
     def train(self, context, inputs: TrainingInputs, output_dir: Path) -> TrainingRun:
-        from resources.serving.azureml_batch import connect_blob_service, connect_ml_client, run_command_on_azureml
-        from resources.training.azureml_job import download_model_output, training_command
+        from resources.serving.azureml_batch import connect_blob_service, connect_ml_client
+        from resources.training.azureml_job import run_training_on_azureml, training_command
 
         ml_client = connect_ml_client(self.subscription_id, self.resource_group, self.workspace)
         command = training_command(
@@ -130,15 +130,15 @@ class AzureMLTrainingResource(TrainingComputeResource):
             experiment_name=self.mlflow_experiment,
             tags={"dagster_run_id": context.run.run_id, "training_dataset_version": inputs.dataset_version},
         )
-        invocation, job_name = run_command_on_azureml(
+        invocation, job_name = run_training_on_azureml(
             context,
             ml_client=ml_client,
             blob_service_client=connect_blob_service(self.pipes_storage_account_url),
             pipes_container=self.pipes_container,
             command=command,
-            what="training job",
+            output_dir=Path(output_dir),
+            download_dir=Path(self.download_dir),
         )
-        download_model_output(ml_client, job_name, Path(output_dir), Path(self.download_dir))
         return TrainingRun(Path(output_dir), {**reported_figures(invocation), "azureml_job": job_name}, job_name)
 
     def tracking_location(self) -> str:

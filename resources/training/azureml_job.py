@@ -93,3 +93,33 @@ def download_model_output(ml_client, job_name: str, output_dir: Path, download_d
         os.replace(partial, output_dir)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def run_training_on_azureml(
+    context,
+    *,
+    ml_client,
+    blob_service_client,
+    pipes_container: str,
+    command,
+    output_dir: Path,
+    download_dir: Path,
+    poll_interval_seconds: float = 5,
+):
+    """Submits the training command, follows it through Pipes until it ends, and moves its merged model to
+    `output_dir`. Returns the Pipes invocation and the job's name; a failed job raises AzureMLBatchError naming
+    the job and leaves `output_dir` alone."""
+    from resources.serving.azureml_batch import run_command_on_azureml
+
+    invocation, job_name = run_command_on_azureml(
+        context,
+        ml_client=ml_client,
+        blob_service_client=blob_service_client,
+        pipes_container=pipes_container,
+        command=command,
+        poll_interval_seconds=poll_interval_seconds,
+        what="training job",
+    )
+    download_model_output(ml_client, job_name, Path(output_dir), Path(download_dir))
+    context.log.info(f"Azure ML training job {job_name} completed; the merged model is in {output_dir}.")
+    return invocation, job_name
