@@ -67,6 +67,8 @@ UI_TIMEOUT_MS = 30_000
 STARTUP_DEADLINE_S = 120
 
 PROMPTS_KEY = list(BATCH_INPUT_TABLE)
+# The external tables: upstream systems write them, nothing in the graph materializes them.
+EXTERNAL = {tuple(PROMPTS_KEY), tuple(LABELED_EXAMPLES_TABLE)}
 # The run's drift, made after the baseline is accepted: non-breaking, so every check that blocks passes and the
 # whole graph materializes, while the drift report lists both changes in its Markdown table.
 DRIFT_STATEMENTS = (
@@ -326,18 +328,19 @@ def test_graphql_lists_the_lineage_its_checks_and_one_run_that_materialized_it(d
     runs = demo.graphql("{ runsOrError { ... on Runs { results { runId status } } } }")["runsOrError"]["results"]
     assert [run["status"] for run in runs] == ["SUCCESS"], runs
     (run,) = runs
-    for key in LINEAGE_ASSETS - {tuple(PROMPTS_KEY)}:  # PROMPTS is an external table: nothing materializes it
+    for key in LINEAGE_ASSETS - EXTERNAL:
         materializations = by_key[key]["assetMaterializations"]
         partition = SESSION_TODAY.isoformat() if key in PARTITIONED else None
         assert materializations == [{"runId": run["runId"], "partition": partition}], key
-    assert by_key[tuple(PROMPTS_KEY)]["assetMaterializations"] == []
+    for key in EXTERNAL:
+        assert by_key[key]["assetMaterializations"] == [], key
 
 
 def test_global_asset_graph_shows_the_whole_lineage(demo: DemoInstance, page: Page) -> None:
     page.goto(f"{demo.url}/asset-groups")
     graph = page.locator("svg foreignObject")
     # With several groups the global graph opens with each group collapsed into one box.
-    for group in ("schema_drift", "model", "serving", "batch"):
+    for group in ("schema_drift", "training", "model", "serving", "batch"):
         expect(graph.locator(f'[data-tooltip="{group}"]').first).to_be_visible()
     page.keyboard.press("Alt+KeyE")  # the graph's "Expand all groups" shortcut
     for key in sorted(LINEAGE_ASSETS):
@@ -348,7 +351,7 @@ def test_global_asset_graph_shows_the_whole_lineage(demo: DemoInstance, page: Pa
 
     for name, summary in CHECK_SUMMARIES.items():
         expect(node(name)).to_contain_text(summary)
-    for key in LINEAGE_ASSETS - PARTITIONED - {tuple(PROMPTS_KEY)}:
+    for key in LINEAGE_ASSETS - PARTITIONED - EXTERNAL:
         expect(node(key[-1])).to_contain_text("Materialized")
 
 
