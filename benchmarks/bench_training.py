@@ -25,6 +25,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, nargs="+", default=[1000])
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--learning-rate", type=float, default=None, help="default: the local schedule's")
+    parser.add_argument("--data-seed", type=int, default=4242, help="which demo-like labeled examples")
     args = parser.parse_args()
 
     from resources.demo_tickets import tickets
@@ -36,7 +38,9 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="bench-training-") as scratch:
         root = Path(scratch)
         base = build_tiny_model(root / "base")
-        labeled = [(f"rev-{i:06d}", t.prompt, t.expected, "2026-11-01") for i, t in enumerate(tickets(4242, 4000))]
+        labeled = [
+            (f"rev-{i:06d}", t.prompt, t.expected, "2026-11-01") for i, t in enumerate(tickets(args.data_seed, 4000))
+        ]
         rows = dataset_rows(labeled, LOCAL_DEFAULTS.eval_percent).rows
         write_jsonl(root / "train.jsonl", split_records(rows, "train"))
         write_jsonl(root / "eval.jsonl", split_records(rows, "eval"))
@@ -63,7 +67,7 @@ def main() -> int:
                 "--batch-size",
                 str(LOCAL_DEFAULTS.batch_size),
                 "--learning-rate",
-                str(LOCAL_DEFAULTS.learning_rate),
+                str(args.learning_rate or LOCAL_DEFAULTS.learning_rate),
                 "--threads",
                 str(args.threads),
                 "--engine",

@@ -165,7 +165,7 @@ class Demo:
             "WALDINGER_BASELINE": str(self.root / "baseline.json"),  # never the repo's schema_baseline/local.json
             # Every step of the demo runs, training and its MLflow run included, but briefly: the scan is about
             # what reaches logs and metadata, not the model's quality (tests/training); the gate lets it through.
-            "WALDINGER_TRAINING_STEPS": "20",
+            "WALDINGER_TRAINING_STEPS": "300",
             "WALDINGER_PROMOTION_MIN_EXACT_MATCH": "0",
         }
 

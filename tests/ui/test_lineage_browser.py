@@ -139,7 +139,7 @@ class DemoInstance:
             WALDINGER_DAGSTER_URL=self.url,
             # The graph as the UI shows it, not the model's quality (tests/training): a short training run whose
             # version the gate lets through, so the deployments and the batch downstream of it run too.
-            WALDINGER_TRAINING_STEPS="20",
+            WALDINGER_TRAINING_STEPS="300",
             WALDINGER_PROMOTION_MIN_EXACT_MATCH="0",
         )
         self.webserver: subprocess.Popen | None = None
