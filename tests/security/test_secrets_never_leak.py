@@ -51,7 +51,8 @@ PROBE_TABLE = ("WALDINGER", "FEATURES", "LEAK_PROBE")
 PROMPTS = '"WALDINGER"."LLM"."PROMPTS"'
 TODAY_PROMPTS = 12
 COMMAND_TIMEOUT_S = 300
-MATERIALIZE_TIMEOUT_S = 540
+# The whole demo graph, training and evaluation included, on 2 cores shared with the other xdist worker.
+MATERIALIZE_TIMEOUT_S = 1200
 CONTEXT_BYTES = 40
 
 
