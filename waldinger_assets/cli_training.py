@@ -86,6 +86,8 @@ def register_command(args: argparse.Namespace) -> int:
 
     path = Path(args.path).expanduser().resolve()
     validate_artifact(path)
+    with _instance() as instance:
+        _training_dataset(instance)  # no eval split, no evaluation: say so before registering anything
     resource = model_registry_resource().process_config_and_initialize()
     registry = resource.registry()
     version, created = registry.register(

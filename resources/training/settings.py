@@ -26,19 +26,6 @@ LOCAL_DEFAULTS = TrainingSettings(method="full", steps=1000, batch_size=32, lear
 PROD_DEFAULTS = TrainingSettings(method="lora", steps=600, batch_size=16, learning_rate=2e-4, eval_percent=10)
 
 
-def _float(name: str, default: float) -> float:
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise environment.SettingsError(f"{name}={raw!r} is not a number.") from None
-    if not 0 < value < 1:
-        raise environment.SettingsError(f"{name}={raw!r} must be between 0 and 1.")
-    return value
-
-
 def training_settings() -> TrainingSettings:
     """WALDINGER_TRAINING_METHOD|STEPS|BATCH_SIZE|LEARNING_RATE and WALDINGER_EVAL_PERCENT over the defaults."""
     prod = environment.current_environment() is environment.Environment.PROD
@@ -53,7 +40,7 @@ def training_settings() -> TrainingSettings:
         method=method,
         steps=environment._positive_int("WALDINGER_TRAINING_STEPS", defaults.steps),
         batch_size=environment._positive_int("WALDINGER_TRAINING_BATCH_SIZE", defaults.batch_size),
-        learning_rate=_float("WALDINGER_TRAINING_LEARNING_RATE", defaults.learning_rate),
+        learning_rate=environment._fraction("WALDINGER_TRAINING_LEARNING_RATE", defaults.learning_rate),
         eval_percent=eval_percent,
     )
 
