@@ -80,17 +80,23 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory):
         def __init__(self):
             self.root, self.data_dir, self.registry, self.settings = root, data_dir, registry, settings
 
-        def run(self, day: dt.date, last: dt.date | None = None, instance: DagsterInstance | None = None):
+        def run(
+            self,
+            day: dt.date,
+            last: dt.date | None = None,
+            instance: DagsterInstance | None = None,
+            run_id: str | None = None,
+        ):
             instance = instance or self.instance
             if last is None:
                 return self.job.execute_in_process(
-                    partition_key=day.isoformat(), instance=instance, raise_on_error=False
+                    partition_key=day.isoformat(), instance=instance, raise_on_error=False, run_id=run_id
                 )
             tags = {
                 "dagster/asset_partition_range_start": day.isoformat(),
                 "dagster/asset_partition_range_end": last.isoformat(),
             }
-            return self.job.execute_in_process(tags=tags, instance=instance, raise_on_error=False)
+            return self.job.execute_in_process(tags=tags, instance=instance, raise_on_error=False, run_id=run_id)
 
         def query(self, sql: str, *params):
             with warehouse.get_connection() as connection:

@@ -9,6 +9,7 @@ import datetime as dt
 import os
 import signal
 import threading
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -97,20 +98,26 @@ def killing(data_dir, when: Callable[[], bool], repeat: bool) -> Iterator[list[f
 
 def test_killed_while_reading_the_retry_restarts_it_and_the_run_lands_every_row(faults_pipeline) -> None:
     pipeline = faults_pipeline
-    runs_before = {record.dagster_run.run_id for record in pipeline.instance.get_run_records()}
+    run_id = str(uuid.uuid4())
+    kills: list[str] = []
 
-    def first_day_read() -> bool:
-        """The batch input step logged its first day (it goes on reading the others)."""
-        new_runs = [r.dagster_run.run_id for r in pipeline.instance.get_run_records()]
-        return any(
-            entry.user_message.startswith(f"{DAYS[0]}: ") and entry.step_key == "waldinger__batch__batch_input"
-            for run_id in new_runs
-            if run_id not in runs_before
-            for entry in pipeline.instance.all_logs(run_id)
-        )
+    def kill_after_the_first_day(entry, _cursor) -> None:
+        """Called as the run stores each event, in the step's own thread: the batch input step has just logged
+        its first day and has the others still to read, so the kill always lands mid-read (no polling race)."""
+        if (
+            not kills
+            and entry.step_key == "waldinger__batch__batch_input"
+            and entry.user_message.startswith(f"{DAYS[0]}: ")
+            and kill_warehouse(pipeline.data_dir)
+        ):
+            kills.append(entry.step_key)
 
-    with killing(pipeline.data_dir, when=first_day_read, repeat=False) as kills:
-        result = pipeline.run(DAYS[0], DAYS[-1])
+    storage = pipeline.instance.event_log_storage
+    storage.watch(run_id, None, kill_after_the_first_day)
+    try:
+        result = pipeline.run(DAYS[0], DAYS[-1], run_id=run_id)
+    finally:
+        storage.end_watch(run_id, kill_after_the_first_day)
     assert len(kills) == 1, "the warehouse was killed once, while the batch input step was reading"
     assert result.success, step_failure_messages(result)
     (retry,) = retries(result)
